@@ -1,0 +1,202 @@
+"""Settings from the environment and `.env`. Key names are a public contract (see DESIGN.md)."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+ProviderKind = Literal["fivesim", "smsactivate", "toolvico", "smmpanel", "smmpanel_json", "demo"]
+OTP_KINDS = frozenset({"fivesim", "smsactivate", "toolvico", "demo"})
+SMM_KINDS = frozenset({"smmpanel", "smmpanel_json", "toolvico", "demo"})
+
+
+class ProviderConfig(BaseModel):
+    """One entry of PROVIDERS: an upstream account."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_.-]+$")
+    kind: ProviderKind
+    base_url: str = ""
+    api_key: SecretStr = SecretStr("")
+    currency: str = "USD"
+    rate: Decimal = Decimal(1)
+    markup_percent: Decimal | None = None
+    enabled: bool = True
+    rate_limit_per_min: int | None = Field(default=None, ge=1)
+    min_cancel_delay_s: int | None = Field(default=None, ge=0)
+    timeout_s: float = Field(default=15.0, gt=0, le=120)
+    server_type: int | None = Field(default=None, ge=1, le=5)  # toolvico
+    country_overrides: dict[str, str] = Field(default_factory=dict)  # handler_api id -> ISO
+
+    @field_validator("rate", "markup_percent", mode="before")
+    @classmethod
+    def _no_float(cls, value: Any) -> Any:
+        if isinstance(value, float):
+            # PROVIDERS is parsed with parse_float=Decimal, so this only happens in code.
+            raise ValueError("must be a string or an integer, not a float")
+        return value
+
+    @field_validator("rate")
+    @classmethod
+    def _rate_positive(cls, value: Decimal) -> Decimal:
+        if not value.is_finite() or value <= 0:
+            raise ValueError("must be a positive number")
+        return value
+
+    @field_validator("markup_percent")
+    @classmethod
+    def _markup_range(cls, value: Decimal | None) -> Decimal | None:
+        if value is not None and (not value.is_finite() or value < -100 or value > 10000):
+            raise ValueError("must be between -100 and 10000")
+        return value
+
+    @field_validator("currency")
+    @classmethod
+    def _currency(cls, value: str) -> str:
+        if not value.isalpha() or len(value) != 3:
+            raise ValueError("must be a 3-letter currency code")
+        return value.upper()
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+    )
+
+    bot_token: SecretStr
+    telegram_api_url: str = "https://api.telegram.org"
+    database_url: str = "sqlite+aiosqlite:///data/bot.db"
+    admin_ids: Annotated[frozenset[int], NoDecode] = frozenset()
+    notify_chat_id: int | None = None
+    store_currency: str = "USD"
+    markup_percent: Decimal = Decimal(20)
+    default_language: Literal["en", "ru"] = "en"
+    poll_interval_s: float = Field(default=5, gt=0, le=3600)
+    activation_timeout_s: int = Field(default=1200, ge=10)
+    min_cancel_delay_s: int = Field(default=120, ge=0)
+    providers: Annotated[tuple[ProviderConfig, ...], NoDecode] = ()
+
+    # Beyond the DESIGN.md table; each is in .env.example.
+    throttle_rate_per_s: float = Field(default=4, ge=0)  # 0 turns throttling off
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    outbox_interval_s: float = Field(default=1.0, gt=0)
+
+    @field_validator("bot_token")
+    @classmethod
+    def _token_shape(cls, value: SecretStr) -> SecretStr:
+        token = value.get_secret_value().strip()
+        bot_id, _, secret = token.partition(":")
+        if not bot_id.isdigit() or len(secret) < 10:
+            raise ValueError("does not look like a bot token (expected 123456:ABC...)")
+        return SecretStr(token)
+
+    @field_validator("telegram_api_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @field_validator("admin_ids", mode="before")
+    @classmethod
+    def _admin_ids(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            if not text:
+                return frozenset()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
+
+    @field_validator("store_currency")
+    @classmethod
+    def _store_currency(cls, value: str) -> str:
+        if not value.isalpha() or len(value) != 3:
+            raise ValueError("must be a 3-letter currency code")
+        return value.upper()
+
+    @field_validator("markup_percent", mode="before")
+    @classmethod
+    def _markup_text(cls, value: Any) -> Any:
+        if isinstance(value, float):
+            raise ValueError("must be written as text, not a float")
+        return value
+
+    @field_validator("markup_percent")
+    @classmethod
+    def _markup_range(cls, value: Decimal) -> Decimal:
+        if not value.is_finite() or value < 0 or value > 10000:
+            raise ValueError("must be between 0 and 10000")
+        return value
+
+    @field_validator("providers", mode="before")
+    @classmethod
+    def _providers(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            if not text:
+                return ()
+            try:
+                value = json.loads(text, parse_float=Decimal)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"is not valid JSON ({exc.msg} at char {exc.pos})") from None
+        if not isinstance(value, list | tuple):
+            raise ValueError("must be a JSON list of provider objects")
+        names = [item.get("name") for item in value if isinstance(item, dict)]
+        duplicates = {name for name in names if names.count(name) > 1}
+        if duplicates:
+            listed = ", ".join(sorted(map(str, duplicates)))
+            raise ValueError(f"duplicate provider name(s): {listed}")
+        return value
+
+    @property
+    def otp_providers(self) -> tuple[ProviderConfig, ...]:
+        """Enabled OTP accounts; the demo provider when none are configured."""
+        configured = tuple(p for p in self.providers if p.kind in OTP_KINDS)
+        if not configured:
+            return (ProviderConfig(name="demo", kind="demo"),)
+        return configured
+
+    def is_admin(self, user_id: int) -> bool:
+        return user_id in self.admin_ids
+
+
+class SettingsError(Exception):
+    """One line naming the key and the problem, for the start-up message."""
+
+
+def load_settings(**overrides: Any) -> Settings:
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise SettingsError(describe_validation_error(exc)) from None
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    loc = [str(part) for part in error.get("loc", ())]
+    key = loc[0].upper() if loc else "settings"
+    where = ""
+    if key == "PROVIDERS" and len(loc) > 1:
+        where = f" (entry {loc[1]}, {'.'.join(loc[2:])})"
+    if error.get("type") == "missing" and key == "BOT_TOKEN":
+        return (
+            "BOT_TOKEN is not set: create a bot with @BotFather in Telegram, then put "
+            "BOT_TOKEN=<token> in .env (see .env.example)."
+        )
+    message = error.get("msg", "invalid value").removeprefix("Value error, ")
+    more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
+    return f"Invalid setting {key}{where}: {message}{more}"

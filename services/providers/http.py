@@ -1,0 +1,137 @@
+"""The HTTP side every adapter shares: one httpx.AsyncClient per provider, explicit timeouts,
+a per-endpoint rate limit (aiolimiter), retries with backoff for reads only (tenacity), and errors
+that never carry the API key.
+
+Adapters call `read()` for idempotent requests and `send_once()` for anything that buys: a buy
+whose answer is lost raises OutcomeUnknown instead of being sent again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+from aiolimiter import AsyncLimiter
+from tenacity import (
+    AsyncRetrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential,
+)
+
+from services.providers.errors import OutcomeUnknown, Unavailable
+from services.redact import redact, register_secret
+
+log = logging.getLogger(__name__)
+
+USER_AGENT = "otp-storefront/0.1 (+https://github.com/; httpx)"
+# Errors raised before a single byte of the request went out: safe to say "not sent".
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+
+class ProviderHttp:
+    def __init__(
+        self,
+        *,
+        provider: str,
+        base_url: str,
+        api_key: str = "",
+        timeout_s: float = 15.0,
+        rate_limit_per_min: int | None = None,
+        headers: Mapping[str, str] | None = None,
+        read_attempts: int = 3,
+        backoff_s: float = 0.5,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        register_secret(api_key)
+        self.provider = provider
+        self.rate_limit_per_min = rate_limit_per_min
+        self.read_attempts = max(1, read_attempts)
+        self.backoff_s = backoff_s
+        self._limiters: dict[str, AsyncLimiter] = {}
+        self.client = httpx.AsyncClient(
+            base_url=base_url,
+            timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 10.0)),
+            headers={"User-Agent": USER_AGENT, **(headers or {})},
+            transport=transport,
+            follow_redirects=False,
+        )
+        self.requests = 0  # counters for /providers health and the benches
+        self.errors = 0
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+    def _limiter(self, endpoint: str) -> AsyncLimiter | None:
+        if not self.rate_limit_per_min:
+            return None
+        limiter = self._limiters.get(endpoint)
+        if limiter is None:
+            # max_rate over 60 s, so a burst never exceeds the per-minute allowance.
+            limiter = AsyncLimiter(self.rate_limit_per_min, 60)
+            self._limiters[endpoint] = limiter
+        return limiter
+
+    async def _send(self, method: str, url: str, endpoint: str, **kwargs: Any) -> httpx.Response:
+        limiter = self._limiter(endpoint)
+        if limiter is not None:
+            await limiter.acquire()
+        self.requests += 1
+        try:
+            return await self.client.request(method, url, **kwargs)
+        except httpx.HTTPError:
+            self.errors += 1
+            raise
+
+    async def read(
+        self, method: str, url: str, *, endpoint: str | None = None, **kwargs: Any
+    ) -> httpx.Response:
+        """An idempotent request: transport errors are retried with backoff, then Unavailable."""
+        endpoint = endpoint or url
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self.read_attempts),
+            wait=wait_exponential(multiplier=self.backoff_s, max=self.backoff_s * 8),
+            retry=retry_if_exception(lambda e: isinstance(e, httpx.TransportError)),
+            reraise=True,
+        )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    return await self._send(method, url, endpoint, **kwargs)
+        except httpx.TransportError as exc:
+            raise Unavailable(
+                f"{type(exc).__name__} talking to {self.provider}", provider=self.provider
+            ) from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def send_once(
+        self, method: str, url: str, *, endpoint: str | None = None, **kwargs: Any
+    ) -> httpx.Response:
+        """A request that must never be repeated (buy, add)."""
+        try:
+            return await self._send(method, url, endpoint or url, **kwargs)
+        except _NOT_SENT as exc:
+            raise Unavailable(
+                f"{type(exc).__name__} connecting to {self.provider}", provider=self.provider
+            ) from None
+        except httpx.TransportError as exc:
+            raise OutcomeUnknown(
+                f"{type(exc).__name__} after sending to {self.provider}", provider=self.provider
+            ) from None
+
+
+def retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
+
+
+def body_text(response: httpx.Response) -> str:
+    """The body as text with BOM and whitespace stripped, secrets masked."""
+    return redact(response.text.lstrip("\ufeff").strip())

@@ -1,0 +1,64 @@
+#!/usr/bin/env python3
+"""Quick start without anything but Python 3.11+.
+
+    python3 tasks.py start   # create .venv if needed, install, run the bot
+    python3 tasks.py test    # same environment, run the whole test suite
+
+The virtualenv is (re)installed whenever pyproject.toml changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+STAMP = VENV / ".tasks-stamp"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
+
+
+def _fingerprint() -> str:
+    return hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+
+
+def ensure_env() -> None:
+    if sys.version_info < (3, 11):  # noqa: UP036 - tasks.py may be run by an older python3
+        sys.exit(f"Python 3.11 or newer is required (this is {sys.version.split()[0]}).")
+    if not PYTHON.exists():
+        print("Creating the virtualenv in .venv ...", flush=True)
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    if STAMP.exists() and STAMP.read_text() == _fingerprint():
+        return
+    print("Installing dependencies into .venv ...", flush=True)
+    pip = [str(PYTHON), "-m", "pip", "install", "--disable-pip-version-check", "-q"]
+    subprocess.run([*pip, "-e", f"{ROOT}[dev]"], check=True, cwd=ROOT)
+    STAMP.write_text(_fingerprint())
+
+
+def main() -> int:
+    command = sys.argv[1] if len(sys.argv) > 1 else "help"
+    extra = sys.argv[2:]
+    if command == "start":
+        ensure_env()
+        return subprocess.call([str(PYTHON), "-m", "bot", *extra], cwd=ROOT)
+    if command == "test":
+        ensure_env()
+        return subprocess.call([str(PYTHON), "-m", "pytest", *extra], cwd=ROOT)
+    if command == "lint":
+        ensure_env()
+        return subprocess.call([str(PYTHON), "-m", "ruff", "check", ".", *extra], cwd=ROOT)
+    print(__doc__)
+    return 0 if command == "help" else 2
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        sys.exit(130)
