@@ -1,0 +1,18 @@
+from aiogram import Router
+
+from handlers import admin, errors, fallback, menu, wallet
+
+
+def get_routers() -> list[Router]:
+    """Feature routers in order; the fallback router must stay last.
+
+    Routers are module-level (aiogram's style), but tests build several Dispatchers in one
+    process, so a router still attached to an earlier Dispatcher is detached first.
+    """
+    routers = [errors.router, admin.router, menu.router, wallet.router, fallback.router]
+    for router in routers:
+        previous = router.parent_router
+        if previous is not None:
+            previous.sub_routers.remove(router)
+            router._parent_router = None
+    return routers

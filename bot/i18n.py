@@ -1,0 +1,53 @@
+"""Fluent translations through aiogram-i18n; the user's language lives in the database."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from aiogram.types import User as TgUser
+from aiogram_i18n import I18nMiddleware
+from aiogram_i18n.cores import FluentRuntimeCore
+from aiogram_i18n.managers import BaseManager
+
+from db import repositories as repo
+from db.engine import Database
+from db.models import User
+
+LOCALES_DIR = Path(__file__).resolve().parent.parent / "locales"
+LANGUAGES = ("en", "ru")
+
+
+def pick_language(telegram_code: str | None, default: str) -> str:
+    """Telegram's language_code ("ru", "pt-br") to one we translate, else the default."""
+    code = (telegram_code or "").split("-")[0].lower()
+    return code if code in LANGUAGES else default
+
+
+class DatabaseLocaleManager(BaseManager):
+    """Reads the language from the user record the database middleware loaded."""
+
+    async def get_locale(self, user: User | None = None, **_: Any) -> str:
+        if user is not None and user.language in LANGUAGES:
+            return user.language
+        return self.default_locale or "en"
+
+    async def set_locale(
+        self, locale: str, db: Database, event_from_user: TgUser | None = None, **_: Any
+    ) -> None:
+        if event_from_user is None:
+            return
+        async with db.write() as session:
+            await repo.set_language(session, event_from_user.id, locale)
+
+
+def make_core(default_language: str) -> FluentRuntimeCore:
+    return FluentRuntimeCore(path=LOCALES_DIR / "{locale}", default_locale=default_language)
+
+
+def make_middleware(default_language: str) -> I18nMiddleware:
+    return I18nMiddleware(
+        core=make_core(default_language),
+        manager=DatabaseLocaleManager(default_locale=default_language),
+        default_locale=default_language,
+    )

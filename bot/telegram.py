@@ -1,0 +1,76 @@
+"""Telegram-side plumbing: flood-limit waiting for every request, and the outbox's sender."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from aiogram import Bot
+from aiogram.client.session.middlewares.base import (
+    BaseRequestMiddleware,
+    NextRequestMiddlewareType,
+)
+from aiogram.exceptions import (
+    TelegramBadRequest,
+    TelegramForbiddenError,
+    TelegramNetworkError,
+    TelegramNotFound,
+    TelegramRetryAfter,
+    TelegramServerError,
+)
+from aiogram.methods import Response, TelegramMethod
+from aiogram.methods.base import TelegramType
+
+from services.outbox import SendResult, SendStatus
+
+log = logging.getLogger(__name__)
+
+
+class RetryAfterMiddleware(BaseRequestMiddleware):
+    """Waits out Telegram's 429 `retry_after` and repeats the request, a few times at most."""
+
+    def __init__(self, max_retries: int = 3, max_wait_s: float = 60.0) -> None:
+        self.max_retries = max_retries
+        self.max_wait_s = max_wait_s
+
+    async def __call__(
+        self,
+        make_request: NextRequestMiddlewareType[TelegramType],
+        bot: Bot,
+        method: TelegramMethod[TelegramType],
+    ) -> Response[TelegramType]:
+        attempt = 0
+        while True:
+            try:
+                return await make_request(bot, method)
+            except TelegramRetryAfter as exc:
+                attempt += 1
+                if attempt > self.max_retries or exc.retry_after > self.max_wait_s:
+                    raise
+                log.warning(
+                    "telegram flood limit, waiting",
+                    extra={"method": type(method).__name__, "retry_after": exc.retry_after},
+                )
+                await asyncio.sleep(exc.retry_after)
+
+
+def make_sender(bot: Bot) -> Any:
+    """The outbox worker's `send`: Telegram errors become SendResults, never exceptions."""
+
+    async def send(chat_id: int, text: str) -> SendResult:
+        try:
+            await bot.send_message(chat_id, text)
+        except TelegramRetryAfter as exc:
+            return SendResult(SendStatus.RETRY_AFTER, retry_after_s=exc.retry_after)
+        except (TelegramForbiddenError, TelegramNotFound) as exc:
+            return SendResult(SendStatus.BLOCKED, detail=exc.message)
+        except TelegramBadRequest as exc:
+            if "chat not found" in exc.message.lower():
+                return SendResult(SendStatus.BLOCKED, detail=exc.message)
+            return SendResult(SendStatus.REJECTED, detail=exc.message)
+        except (TelegramNetworkError, TelegramServerError) as exc:
+            return SendResult(SendStatus.FAILED, detail=str(exc))
+        return SendResult(SendStatus.SENT)
+
+    return send

@@ -1,0 +1,159 @@
+"""Admin commands. The router only sees ADMIN_IDS; anyone else falls through to the
+unknown-command answer, so the commands do not even reveal that they exist."""
+
+from __future__ import annotations
+
+import logging
+from html import escape
+from typing import Literal
+
+from aiogram import Router
+from aiogram.filters import Command, CommandObject, Filter
+from aiogram.types import Message
+from aiogram_i18n import I18nContext
+
+from bot.settings import Settings
+from db.engine import Database
+from services import accounts, wallet
+from services.money import AmountError, format_money, parse_amount
+from services.outbox import OutboxWorker
+
+log = logging.getLogger(__name__)
+router = Router(name=__name__)
+
+
+class IsAdmin(Filter):
+    async def __call__(self, message: Message, settings: Settings) -> bool:
+        return message.from_user is not None and settings.is_admin(message.from_user.id)
+
+
+router.message.filter(IsAdmin())
+
+
+def _user_label(user_id: int, username: str | None) -> str:
+    return f"@{escape(username)} ({user_id})" if username else f"<code>{user_id}</code>"
+
+
+async def _adjust(
+    direction: Literal["topup", "deduct"],
+    message: Message,
+    command: CommandObject,
+    i18n: I18nContext,
+    db: Database,
+    settings: Settings,
+    outbox_worker: OutboxWorker,
+) -> None:
+    usage = i18n.get(f"admin-{direction}-usage")
+    parts = (command.args or "").split(maxsplit=2)
+    if len(parts) < 2:
+        await message.answer(usage)
+        return
+    target, amount_text = parts[0], parts[1]
+    comment = parts[2] if len(parts) > 2 else None
+    try:
+        amount = parse_amount(amount_text)
+    except AmountError:
+        await message.answer(usage)
+        return
+    currency = settings.store_currency
+    notice_key = "topup-received" if direction == "topup" else "deduct-received"
+
+    def notice(language: str, new_balance: int) -> str:
+        return i18n.core.get(
+            notice_key,
+            language,
+            amount=format_money(amount, currency),
+            balance=format_money(new_balance, currency),
+        )
+
+    assert message.from_user is not None
+    try:
+        done = await accounts.admin_adjust(
+            db,
+            direction=direction,
+            target=target,
+            amount=amount,
+            admin_id=message.from_user.id,
+            key=f"admin:{message.chat.id}:{message.message_id}",
+            comment=comment,
+            notice=notice,
+        )
+    except wallet.UserNotFound:
+        await message.answer(i18n.get("admin-user-not-found", query=escape(target)))
+        return
+    except wallet.InsufficientFunds as exc:
+        await message.answer(
+            i18n.get(
+                "admin-deduct-insufficient-error",
+                user=escape(target),
+                balance=format_money(exc.balance, currency),
+            )
+        )
+        return
+    except wallet.DuplicateOperation:
+        await message.answer(i18n.get("admin-duplicate"))
+        return
+    outbox_worker.kick()
+    log.info(
+        "admin wallet adjustment",
+        extra={
+            "admin_id": message.from_user.id,
+            "user_id": done.user_id,
+            "direction": direction,
+            "amount": amount,
+        },
+    )
+    await message.answer(
+        i18n.get(
+            f"admin-{direction}-done",
+            user=_user_label(done.user_id, done.username),
+            amount=format_money(done.amount, currency),
+            balance=format_money(done.balance, currency),
+        )
+    )
+
+
+@router.message(Command("topup"))
+async def cmd_topup(
+    message: Message,
+    command: CommandObject,
+    i18n: I18nContext,
+    db: Database,
+    settings: Settings,
+    outbox_worker: OutboxWorker,
+) -> None:
+    await _adjust("topup", message, command, i18n, db, settings, outbox_worker)
+
+
+@router.message(Command("deduct"))
+async def cmd_deduct(
+    message: Message,
+    command: CommandObject,
+    i18n: I18nContext,
+    db: Database,
+    settings: Settings,
+    outbox_worker: OutboxWorker,
+) -> None:
+    await _adjust("deduct", message, command, i18n, db, settings, outbox_worker)
+
+
+@router.message(Command("audit"))
+async def cmd_audit(message: Message, i18n: I18nContext, db: Database, settings: Settings) -> None:
+    report = await accounts.audit(db)
+    if report.ok:
+        await message.answer(i18n.get("admin-audit-ok", users=report.users_checked))
+        return
+    currency = settings.store_currency
+    lines = [
+        i18n.get("admin-audit-mismatch", users=report.users_checked, count=len(report.mismatches))
+    ]
+    for user_id, balance, total in report.mismatches[:30]:
+        lines.append(
+            i18n.get(
+                "admin-audit-row",
+                user=str(user_id),
+                balance=format_money(balance, currency),
+                ledger=format_money(total, currency),
+            )
+        )
+    await message.answer("\n".join(lines))

@@ -1,0 +1,135 @@
+"""/start, the main menu, language and help."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from html import escape
+
+from aiogram import F, Router
+from aiogram.filters import Command, CommandStart
+from aiogram.filters.callback_data import CallbackData
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
+from aiogram.utils.keyboard import InlineKeyboardBuilder
+from aiogram_i18n import I18nContext
+
+from bot.i18n import LANGUAGES
+from bot.middlewares import notify_banned
+from bot.settings import Settings
+from db.models import User
+from handlers.render import show
+from services.money import format_money
+
+router = Router(name=__name__)
+
+
+class MenuAction(StrEnum):
+    MAIN = "main"
+    BUY = "buy"
+    SMM = "smm"
+    BALANCE = "bal"
+    HISTORY = "hist"
+    LANGUAGE = "lang"
+    HELP = "help"
+
+
+class MenuCb(CallbackData, prefix="m"):
+    action: MenuAction
+
+
+class LanguageCb(CallbackData, prefix="lang"):
+    code: str
+
+
+def back_to_menu(i18n: I18nContext) -> InlineKeyboardMarkup:
+    kb = InlineKeyboardBuilder()
+    kb.button(text=i18n.get("button-menu"), callback_data=MenuCb(action=MenuAction.MAIN))
+    return kb.as_markup()
+
+
+def main_menu(i18n: I18nContext) -> InlineKeyboardMarkup:
+    kb = InlineKeyboardBuilder()
+    for action, key in (
+        (MenuAction.BUY, "menu-buy"),
+        (MenuAction.SMM, "menu-smm"),
+        (MenuAction.BALANCE, "menu-balance"),
+        (MenuAction.HISTORY, "menu-history"),
+        (MenuAction.LANGUAGE, "menu-language"),
+        (MenuAction.HELP, "menu-help"),
+    ):
+        kb.button(text=i18n.get(key), callback_data=MenuCb(action=action))
+    kb.adjust(1, 1, 2, 2)
+    return kb.as_markup()
+
+
+@router.message(CommandStart())
+async def cmd_start(message: Message, user: User, i18n: I18nContext, settings: Settings) -> None:
+    name = escape(user.first_name or user.username or str(user.id))
+    balance = format_money(user.balance, settings.store_currency)
+    await message.answer(
+        i18n.get("welcome", name=name, balance=balance), reply_markup=main_menu(i18n)
+    )
+
+
+@router.callback_query(MenuCb.filter(F.action == MenuAction.MAIN))
+async def on_main_menu(
+    query: CallbackQuery, user: User, i18n: I18nContext, settings: Settings
+) -> None:
+    balance = format_money(user.balance, settings.store_currency)
+    await show(query, i18n.get("menu-title", balance=balance), main_menu(i18n))
+
+
+@router.callback_query(MenuCb.filter(F.action.in_({MenuAction.BUY, MenuAction.SMM})))
+async def on_shop_section(query: CallbackQuery, user: User, i18n: I18nContext) -> None:
+    if user.banned:
+        await notify_banned(query, i18n)
+        return
+    await query.answer(i18n.get("coming-soon"), show_alert=True)
+
+
+@router.callback_query(MenuCb.filter(F.action == MenuAction.HISTORY))
+async def on_history(query: CallbackQuery, i18n: I18nContext) -> None:
+    await query.answer(i18n.get("coming-soon"), show_alert=True)
+
+
+def language_keyboard(i18n: I18nContext) -> InlineKeyboardMarkup:
+    kb = InlineKeyboardBuilder()
+    for code in LANGUAGES:
+        kb.button(text=i18n.get(f"language-name-{code}"), callback_data=LanguageCb(code=code))
+    kb.button(text=i18n.get("button-back"), callback_data=MenuCb(action=MenuAction.MAIN))
+    kb.adjust(len(LANGUAGES), 1)
+    return kb.as_markup()
+
+
+@router.callback_query(MenuCb.filter(F.action == MenuAction.LANGUAGE))
+async def on_language_menu(query: CallbackQuery, i18n: I18nContext) -> None:
+    await show(query, i18n.get("language-choose"), language_keyboard(i18n))
+
+
+@router.message(Command("language"))
+async def cmd_language(message: Message, i18n: I18nContext) -> None:
+    await message.answer(i18n.get("language-choose"), reply_markup=language_keyboard(i18n))
+
+
+@router.callback_query(LanguageCb.filter(F.code.in_(LANGUAGES)))
+async def on_language_set(
+    query: CallbackQuery,
+    callback_data: LanguageCb,
+    user: User,
+    i18n: I18nContext,
+    settings: Settings,
+) -> None:
+    await i18n.set_locale(callback_data.code)
+    user.language = callback_data.code
+    balance = format_money(user.balance, settings.store_currency)
+    text = i18n.get("language-set") + "\n\n" + i18n.get("menu-title", balance=balance)
+    await show(query, text, main_menu(i18n))
+
+
+@router.callback_query(MenuCb.filter(F.action == MenuAction.HELP))
+async def on_help(query: CallbackQuery, i18n: I18nContext) -> None:
+    await show(query, i18n.get("help-text"), back_to_menu(i18n))
+
+
+@router.message(Command("help"))
+async def cmd_help(message: Message, i18n: I18nContext) -> None:
+    await message.answer(i18n.get("help-text"), reply_markup=back_to_menu(i18n))

@@ -1,0 +1,69 @@
+"""The balance screen: balance and the last ledger rows."""
+
+from __future__ import annotations
+
+from aiogram import F, Router
+from aiogram.filters import Command
+from aiogram.types import CallbackQuery, Message
+from aiogram_i18n import I18nContext
+
+from bot.settings import Settings
+from db.engine import Database
+from db.models import LedgerEntry, User
+from handlers.menu import MenuAction, MenuCb, back_to_menu
+from handlers.render import show
+from services import wallet
+from services.money import format_money
+
+router = Router(name=__name__)
+
+REASON_KEYS = {
+    "topup": "reason-topup",
+    "deduct": "reason-deduct",
+    "purchase": "reason-purchase",
+    "refund": "reason-refund",
+}
+
+
+def _reason(entry: LedgerEntry, i18n: I18nContext) -> str:
+    key = REASON_KEYS.get(entry.reason)
+    return i18n.get(key) if key else i18n.get("reason-other", reason=entry.reason)
+
+
+async def balance_text(db: Database, user: User, i18n: I18nContext, currency: str) -> str:
+    async with db.read() as session:
+        current = await wallet.balance(session, user.id)
+        rows = await wallet.history(session, user.id, limit=10)
+    lines = [i18n.get("balance-title", balance=format_money(current, currency)), ""]
+    if rows:
+        lines.append(i18n.get("balance-history-title"))
+        for entry in rows:
+            delta = format_money(entry.delta, currency)
+            lines.append(
+                i18n.get(
+                    "balance-row",
+                    date=entry.created_at.strftime("%Y-%m-%d %H:%M"),
+                    delta=("+" if entry.delta > 0 else "") + delta,
+                    reason=_reason(entry, i18n),
+                )
+            )
+    else:
+        lines.append(i18n.get("balance-history-empty"))
+    lines += ["", i18n.get("balance-topup-hint")]
+    return "\n".join(lines)
+
+
+@router.callback_query(MenuCb.filter(F.action == MenuAction.BALANCE))
+async def on_balance(
+    query: CallbackQuery, user: User, db: Database, i18n: I18nContext, settings: Settings
+) -> None:
+    text = await balance_text(db, user, i18n, settings.store_currency)
+    await show(query, text, back_to_menu(i18n))
+
+
+@router.message(Command("balance"))
+async def cmd_balance(
+    message: Message, user: User, db: Database, i18n: I18nContext, settings: Settings
+) -> None:
+    text = await balance_text(db, user, i18n, settings.store_currency)
+    await message.answer(text, reply_markup=back_to_menu(i18n))

@@ -1,0 +1,223 @@
+"""The wallet: balances in integer micro-units, every change one ledger row in the same
+transaction. Functions join the caller's transaction (pass its session); they never commit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db import repositories as repo
+from db.models import LedgerEntry, User, utcnow
+
+
+class WalletError(Exception):
+    pass
+
+
+class UserNotFound(WalletError):
+    pass
+
+
+class InsufficientFunds(WalletError):
+    def __init__(self, missing: int, balance: int) -> None:
+        super().__init__(f"missing {missing} micro-units")
+        self.missing = missing
+        self.balance = balance
+
+
+class DuplicateOperation(WalletError):
+    """The idempotency key was used before: the operation already happened."""
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    applied: bool  # False: the key existed, nothing changed ("already refunded")
+    balance: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AuditReport:
+    users_checked: int
+    mismatches: list[tuple[int, int, int]]  # (user id, balance, ledger sum)
+
+    @property
+    def ok(self) -> bool:
+        return not self.mismatches
+
+
+def _check_amount(amount: int) -> None:
+    if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
+        raise ValueError(f"amount must be a positive int of micro-units, got {amount!r}")
+
+
+async def _write_entry(
+    session: AsyncSession,
+    user_id: int,
+    delta: int,
+    *,
+    reason: str,
+    key: str,
+    ref: str | None,
+    admin_id: int | None,
+    comment: str | None,
+) -> None:
+    await session.execute(
+        insert(LedgerEntry).values(
+            user_id=user_id,
+            delta=delta,
+            reason=reason,
+            ref=ref,
+            idempotency_key=key,
+            admin_id=admin_id,
+            comment=comment[:256] if comment else None,
+            created_at=utcnow(),
+        )
+    )
+
+
+async def debit(
+    session: AsyncSession,
+    user_id: int,
+    amount: int,
+    *,
+    reason: str,
+    key: str,
+    ref: str | None = None,
+    admin_id: int | None = None,
+    comment: str | None = None,
+) -> int:
+    """Take `amount` or raise InsufficientFunds; never below zero. Returns the new balance.
+
+    The balance check and the update are one statement, so concurrent debits cannot overdraw.
+    A reused key raises DuplicateOperation and the caller's transaction must roll back.
+    """
+    _check_amount(amount)
+    result = await session.execute(
+        update(User)
+        .where(User.id == user_id, User.balance >= amount)
+        .values(balance=User.balance - amount)
+        .returning(User.balance)
+    )
+    new_balance = result.scalar_one_or_none()
+    if new_balance is None:
+        current = await session.scalar(select(User.balance).where(User.id == user_id))
+        if current is None:
+            raise UserNotFound(user_id)
+        raise InsufficientFunds(missing=amount - current, balance=current)
+    try:
+        await _write_entry(
+            session,
+            user_id,
+            -amount,
+            reason=reason,
+            key=key,
+            ref=ref,
+            admin_id=admin_id,
+            comment=comment,
+        )
+    except IntegrityError as exc:
+        raise DuplicateOperation(key) from exc
+    return new_balance
+
+
+async def credit(
+    session: AsyncSession,
+    user_id: int,
+    amount: int,
+    *,
+    reason: str,
+    key: str,
+    ref: str | None = None,
+    admin_id: int | None = None,
+    comment: str | None = None,
+) -> Applied:
+    """Add `amount` once per key; a second call with the same key changes nothing."""
+    _check_amount(amount)
+    if await repo.ledger_key_exists(session, key):
+        return Applied(applied=False)
+    result = await session.execute(
+        update(User)
+        .where(User.id == user_id)
+        .values(balance=User.balance + amount)
+        .returning(User.balance)
+    )
+    new_balance = result.scalar_one_or_none()
+    if new_balance is None:
+        raise UserNotFound(user_id)
+    await _write_entry(
+        session,
+        user_id,
+        amount,
+        reason=reason,
+        key=key,
+        ref=ref,
+        admin_id=admin_id,
+        comment=comment,
+    )
+    return Applied(applied=True, balance=new_balance)
+
+
+async def refund(
+    session: AsyncSession,
+    user_id: int,
+    amount: int,
+    *,
+    key: str,
+    ref: str | None = None,
+    reason: str = "refund",
+    admin_id: int | None = None,
+    comment: str | None = None,
+) -> Applied:
+    """Give money back once per key (`refund:otp:<id>`); `applied=False` = already refunded."""
+    return await credit(
+        session,
+        user_id,
+        amount,
+        reason=reason,
+        key=key,
+        ref=ref,
+        admin_id=admin_id,
+        comment=comment,
+    )
+
+
+async def balance(session: AsyncSession, user_id: int) -> int:
+    value = await session.scalar(select(User.balance).where(User.id == user_id))
+    if value is None:
+        raise UserNotFound(user_id)
+    return value
+
+
+async def history(session: AsyncSession, user_id: int, limit: int = 10) -> list[LedgerEntry]:
+    result = await session.execute(
+        select(LedgerEntry)
+        .where(LedgerEntry.user_id == user_id)
+        .order_by(LedgerEntry.id.desc())
+        .limit(limit)
+    )
+    return list(result.scalars())
+
+
+async def audit(session: AsyncSession) -> AuditReport:
+    """Every balance must equal the sum of its ledger rows."""
+    sums = (
+        select(LedgerEntry.user_id, func.sum(LedgerEntry.delta).label("total"))
+        .group_by(LedgerEntry.user_id)
+        .subquery()
+    )
+    rows = await session.execute(
+        select(User.id, User.balance, func.coalesce(sums.c.total, 0)).outerjoin(
+            sums, sums.c.user_id == User.id
+        )
+    )
+    checked = 0
+    mismatches: list[tuple[int, int, int]] = []
+    for user_id, user_balance, total in rows:
+        checked += 1
+        if int(user_balance) != int(total):
+            mismatches.append((user_id, int(user_balance), int(total)))
+    return AuditReport(users_checked=checked, mismatches=mismatches)
