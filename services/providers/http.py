@@ -9,7 +9,9 @@ whose answer is lost raises OutcomeUnknown instead of being sent again.
 from __future__ import annotations
 
 import logging
+import ssl
 from collections.abc import Mapping
+from functools import cache
 from typing import Any
 
 import httpx
@@ -29,6 +31,24 @@ log = logging.getLogger(__name__)
 USER_AGENT = "otp-storefront/0.1 (+https://github.com/; httpx)"
 # Errors raised before a single byte of the request went out: safe to say "not sent".
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+
+@cache
+def _ssl_context() -> ssl.SSLContext:
+    """One shared context: loading the CA bundle per client costs ~50 ms."""
+    return ssl.create_default_context()
+
+
+def strict_limiter(per_minute: int) -> AsyncLimiter:
+    """A leaky bucket that never lets more than `per_minute` through in ANY 60-second window.
+
+    A bucket of capacity c leaking r per second admits up to c + 60r in a minute, so the plain
+    AsyncLimiter(n, 60) allows nearly 2n. Here c + 60r = n: a small burst, then a steady pace.
+    """
+    if per_minute <= 1:
+        return AsyncLimiter(1, 60)
+    burst = max(1, per_minute // 6)
+    return AsyncLimiter(burst, 60 * burst / (per_minute - burst))
 
 
 class ProviderHttp:
@@ -56,6 +76,7 @@ class ProviderHttp:
             timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 10.0)),
             headers={"User-Agent": USER_AGENT, **(headers or {})},
             transport=transport,
+            verify=_ssl_context(),
             follow_redirects=False,
         )
         self.requests = 0  # counters for /providers health and the benches
@@ -69,8 +90,7 @@ class ProviderHttp:
             return None
         limiter = self._limiters.get(endpoint)
         if limiter is None:
-            # max_rate over 60 s, so a burst never exceeds the per-minute allowance.
-            limiter = AsyncLimiter(self.rate_limit_per_min, 60)
+            limiter = strict_limiter(self.rate_limit_per_min)
             self._limiters[endpoint] = limiter
         return limiter
 

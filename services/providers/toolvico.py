@@ -1,0 +1,488 @@
+"""Toolvico (seed 000): JSON REST under one `/api/v1` root with X-API-Key auth.
+
+OTP actions live under `/otp`, SMM actions under `/smm`; both answer with the same envelope,
+`{"success":true,"data":{...}}` or `{"success":false,"error":"..."}`, so the HTTP side and the
+error mapping (`ToolvicoApi`, `parse_envelope`) are shared by the adapters of both kinds of goods.
+
+Toolvico has no finish, no "another SMS", no order list, no idempotency key and no max price.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from decimal import Decimal
+from enum import Enum
+from functools import cache
+from typing import Any
+
+import httpx
+
+from bot.settings import ProviderConfig
+from services import money
+from services.providers import tables
+from services.providers.base import OtpOffer, OtpProvider, OtpPurchase, OtpState, OtpStatus
+from services.providers.errors import (
+    AuthError,
+    BadRequest,
+    BadResponse,
+    EarlyCancel,
+    InvalidState,
+    NoNumbers,
+    OrderNotFound,
+    OutcomeUnknown,
+    PriceTooHigh,
+    ProviderBalanceLow,
+    ProviderError,
+    Unavailable,
+)
+from services.providers.http import ProviderHttp, body_text, retry_after
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BASE_URL = "https://toolvico.com/api/v1"
+DEFAULT_RATE_LIMIT_PER_MIN = 60  # per endpoint, i.e. per action (seed: "per endpoint")
+DEFAULT_RETRY_AFTER_S = 60.0  # seed: "429 Rate limit exceeded - Retry after 60 seconds"
+# Toolvico publishes no stock count. Every listed service is shown as available with this
+# constant; a buy that finds no number raises NoNumbers and the next provider is tried.
+OFFER_STOCK = 100
+_SERVICES_CONCURRENCY = 4  # services requests in flight during a full catalog refresh
+
+
+class Op(Enum):
+    """What a request does: decides how an error or an unreadable answer is read."""
+
+    READ = "read"  # catalog, balance: "not found" is a bad id (BadRequest)
+    ORDER = "order"  # one existing order: "not found" is OrderNotFound
+    BUY = "buy"  # costs money, never retried: an unreadable answer is OutcomeUnknown
+    CANCEL = "cancel"  # ORDER plus "too early" (EarlyCancel) and "already ..." (InvalidState)
+
+
+_AUTH_RE = re.compile(r"api[ _-]?key|api access|unauthori[sz]ed|forbidden")
+_BALANCE_RE = re.compile(r"balance|insufficient|funds|not enough money")
+_NO_NUMBERS_RE = re.compile(r"no (free )?numbers?|out of stock|no stock|not available")
+_EARLY_RE = re.compile(r"\bwait\b|minimum|too (early|soon)|not yet")
+_NOT_FOUND_RE = re.compile(r"not found|does not exist|unknown order|invalid order")
+_RATE_RE = re.compile(r"rate limit|too many")
+_STATE_RE = re.compile(r"already|cannot|can't|not allowed|received|cancel+ed|completed")
+_DURATION_RE = re.compile(r"(\d+)\s*(seconds?|secs?|s|minutes?|mins?)\b")
+
+
+# --- envelope and errors (shared by the OTP and SMM adapters) -----------------------------------
+
+
+def parse_envelope(
+    response: httpx.Response, *, provider: str, action: str, op: Op
+) -> dict[str, Any]:
+    """The `data` object of a successful answer; anything else raises the matching error.
+
+    The body is read before the status code: an error envelope with HTTP 200 is still an error.
+    """
+    raw = body_text(response)
+    status = response.status_code
+    payload = _json_or_none(raw)
+    if not (isinstance(payload, dict) and isinstance(payload.get("success"), bool)):
+        raise _unreadable(response, raw, provider=provider, action=action, op=op)
+    if payload["success"]:
+        data = payload.get("data")
+        if 200 <= status < 300 and isinstance(data, dict):
+            return data
+        raise _unreadable(response, raw, provider=provider, action=action, op=op)
+    error = payload.get("error") or payload.get("message") or ""
+    text = error if isinstance(error, str) else str(error)
+    raise _refusal(response, raw, text, provider=provider, action=action, op=op)
+
+
+def _json_or_none(raw: str) -> Any:
+    try:
+        return money.loads(raw)
+    except ValueError:
+        return None
+
+
+def _unreadable(
+    response: httpx.Response, raw: str, *, provider: str, action: str, op: Op
+) -> ProviderError:
+    """Not a Toolvico envelope (HTML from a proxy, empty, garbage): trust only the status."""
+    status = response.status_code
+    where = f"{provider} {action}: HTTP {status}"
+    if status in (401, 403):
+        return AuthError(f"{where}, access refused", provider=provider, raw=raw)
+    if status == 402:
+        return ProviderBalanceLow(f"{where}, wallet too low", provider=provider, raw=raw)
+    if status == 429:
+        wait = _rate_limit_wait(response)
+        return Unavailable(
+            f"{where}, rate limited", provider=provider, raw=raw, retry_after_s=wait
+        )
+    if op is Op.BUY and (200 <= status < 300 or status >= 500):
+        # The buy reached the server and we cannot read what it did: the number may be bought
+        # and charged. Only a refusal we can read (an error envelope) proves it was not.
+        return OutcomeUnknown(f"{where}, unreadable answer to a buy", provider=provider, raw=raw)
+    if status >= 500:
+        return Unavailable(f"{where}, upstream error", provider=provider, raw=raw)
+    return BadResponse(f"{where}, not a Toolvico answer", provider=provider, raw=raw)
+
+
+def _refusal(
+    response: httpx.Response, raw: str, text: str, *, provider: str, action: str, op: Op
+) -> ProviderError:
+    """An error envelope: the HTTP status decides where it is unambiguous, else the text."""
+    status = response.status_code
+    message = f"{provider} {action}: {text or 'error'} (HTTP {status})"
+    kw: dict[str, Any] = {"provider": provider, "raw": raw}
+    low = text.lower()
+    if status in (401, 403):
+        return AuthError(message, **kw)
+    if status == 402:
+        return ProviderBalanceLow(message, **kw)
+    if status == 429:
+        wait = _rate_limit_wait(response)
+        return Unavailable(message, retry_after_s=wait, **kw)
+    if status >= 500:
+        if _NO_NUMBERS_RE.search(low):
+            return NoNumbers(message, **kw)
+        return Unavailable(message, retry_after_s=retry_after(response), **kw)
+    if status == 404:
+        # The seed's 404 is "Order or service not found": on a buy that is the service.
+        by_op = OrderNotFound if op in (Op.ORDER, Op.CANCEL) else BadRequest
+        return by_op(message, **kw)
+    return _refusal_by_text(response, low, message, op=op, kw=kw)
+
+
+def _refusal_by_text(
+    response: httpx.Response, low: str, message: str, *, op: Op, kw: dict[str, Any]
+) -> ProviderError:
+    """HTTP 200/400/409/...: only the error text says what happened."""
+    if _AUTH_RE.search(low):
+        return AuthError(message, **kw)
+    if _BALANCE_RE.search(low):
+        return ProviderBalanceLow(message, **kw)
+    if _NO_NUMBERS_RE.search(low):
+        return NoNumbers(message, **kw)
+    if op is Op.CANCEL and _EARLY_RE.search(low):
+        wait = retry_after(response)
+        wait = _seconds_in(low) if wait is None else wait
+        return EarlyCancel(message, retry_after_s=wait, **kw)
+    if _NOT_FOUND_RE.search(low):
+        return (OrderNotFound if op in (Op.ORDER, Op.CANCEL) else BadRequest)(message, **kw)
+    if _RATE_RE.search(low):
+        return Unavailable(message, retry_after_s=retry_after(response), **kw)
+    if op is Op.CANCEL and _STATE_RE.search(low):
+        return InvalidState(message, **kw)
+    return BadRequest(message, **kw)
+
+
+def _rate_limit_wait(response: httpx.Response) -> float:
+    wait = retry_after(response)
+    return DEFAULT_RETRY_AFTER_S if wait is None else wait
+
+
+def _seconds_in(text: str) -> float | None:
+    """'please wait 90 seconds' -> 90.0, 'wait 2 minutes' -> 120.0."""
+    match = _DURATION_RE.search(text)
+    if match is None:
+        return None
+    value = float(match.group(1))
+    return value * 60 if match.group(2).startswith("m") else value
+
+
+def decimal_field(data: dict[str, Any], key: str, *, provider: str) -> Decimal:
+    """A money field that may be a JSON number (already Decimal via money.loads) or a string."""
+    try:
+        return money.to_decimal(data.get(key))
+    except (TypeError, ValueError):
+        raise BadResponse(
+            f"{provider}: {key} is not a number", provider=provider, raw=repr(data)
+        ) from None
+
+
+def id_field(data: dict[str, Any], key: str, *, provider: str) -> str:
+    """An id that may come as a JSON string or integer; always returned as a string."""
+    value = data.get(key)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if isinstance(value, str) and value.strip():
+        return value.strip()
+    raise BadResponse(f"{provider}: no {key} in the answer", provider=provider, raw=repr(data))
+
+
+class ToolvicoApi:
+    """One Toolvico account on one path (`/otp` or `/smm`): its HTTP client and envelope."""
+
+    def __init__(
+        self,
+        config: ProviderConfig,
+        path: str,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        api_key = config.api_key.get_secret_value()
+        self.provider = config.name
+        self.path = path
+        self.http = ProviderHttp(
+            provider=config.name,
+            base_url=(config.base_url or DEFAULT_BASE_URL).rstrip("/"),
+            api_key=api_key,
+            timeout_s=config.timeout_s,
+            rate_limit_per_min=config.rate_limit_per_min or DEFAULT_RATE_LIMIT_PER_MIN,
+            headers={"X-API-Key": api_key, "Accept": "application/json"},
+            transport=transport,
+        )
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+    async def get(
+        self, action: str, params: dict[str, Any] | None = None, *, op: Op = Op.READ
+    ) -> dict[str, Any]:
+        """An idempotent GET (transport errors retried by ProviderHttp)."""
+        response = await self.http.read(
+            "GET", self.path, endpoint=action, params={"action": action, **(params or {})}
+        )
+        return parse_envelope(response, provider=self.provider, action=action, op=op)
+
+    async def post(self, action: str, body: dict[str, Any], *, op: Op) -> dict[str, Any]:
+        """A POST sent exactly once (buy, cancel, place order)."""
+        try:
+            response = await self.http.send_once(
+                "POST", self.path, endpoint=action, params={"action": action}, json=body
+            )
+        except OutcomeUnknown:
+            if op is Op.BUY:
+                raise
+            # A lost cancel answer creates nothing: say "try again later"; the next status poll
+            # shows whether it went through.
+            raise Unavailable(
+                f"{self.provider} {action}: answer lost", provider=self.provider
+            ) from None
+        return parse_envelope(response, provider=self.provider, action=action, op=op)
+
+
+# --- OTP ----------------------------------------------------------------------------------------
+
+
+def _norm(name: str) -> str:
+    return re.sub(r"[\W_]+", "", name.lower())
+
+
+@cache
+def _country_lookup() -> dict[str, str]:
+    """Normalized English country name -> ISO (tables' names first, then 5sim's, e.g. 'usa')."""
+    lookup: dict[str, str] = {}
+    for iso, info in tables.countries().items():
+        lookup.setdefault(_norm(info.name_en), iso)
+    for name, iso in tables.fivesim_country_iso().items():
+        lookup.setdefault(_norm(name), iso)
+    return lookup
+
+
+@cache
+def _service_lookup() -> dict[str, str]:
+    """Normalized slug or display label -> slug ('discord', 'Google Voice' -> 'googlevoice')."""
+    names = tables.service_names()
+    lookup = {_norm(slug): slug for slug in names}
+    for slug, label in names.items():
+        lookup.setdefault(_norm(label), slug)
+    return lookup
+
+
+def country_iso(name: str, country_id: str) -> str:
+    return _country_lookup().get(_norm(name)) or f"toolvico:{country_id}"
+
+
+def service_slug(name: str, service_id: str) -> str:
+    """A known slug when the name matches one; else the name itself, lowercased."""
+    key = _norm(name)
+    if not key:
+        return f"toolvico:{service_id}"
+    return _service_lookup().get(key, key)
+
+
+_OTP_STATES = {
+    "waiting": OtpState.WAITING,
+    "pending": OtpState.WAITING,
+    "received": OtpState.CODE,
+    "cancelled": OtpState.CANCELLED,
+    "canceled": OtpState.CANCELLED,
+    "refunded": OtpState.CANCELLED,
+    "expired": OtpState.EXPIRED,
+    "timeout": OtpState.EXPIRED,
+}
+
+
+class ToolvicoOtpProvider(OtpProvider):
+    """Toolvico OTP numbers for one server `type` (1-5; each type is its own PROVIDERS entry)."""
+
+    kind = "toolvico"
+    supports_finish = False
+    supports_another_sms = False
+    supports_ban = False
+    supports_order_list = False
+
+    def __init__(
+        self, config: ProviderConfig, *, transport: httpx.AsyncBaseTransport | None = None
+    ) -> None:
+        self.name = config.name
+        self.currency = config.currency
+        self.server_type = config.server_type or 1
+        self.api = ToolvicoApi(config, "/otp", transport=transport)
+        self.http = self.api.http
+        # (ISO, slug) -> the offer last seen, whose native ids a buy needs.
+        self._offers: dict[tuple[str, str], OtpOffer] = {}
+
+    async def aclose(self) -> None:
+        await self.api.aclose()
+
+    async def balance(self) -> Decimal:
+        data = await self.api.get("balance")
+        return decimal_field(data, "wallet_balance", provider=self.name)
+
+    async def offers(self, country: str | None = None) -> list[OtpOffer]:
+        countries = await self._countries()
+        if country is not None:
+            countries = [c for c in countries if c[2] == country]
+        limit = asyncio.Semaphore(_SERVICES_CONCURRENCY)
+
+        async def one(item: tuple[str, str, str]) -> list[OtpOffer]:
+            async with limit:
+                return await self._services(*item)
+
+        found = await asyncio.gather(*(one(item) for item in countries))
+        best: dict[tuple[str, str], OtpOffer] = {}
+        for offer in (offer for group in found for offer in group):
+            key = (offer.country, offer.service)
+            # Two Toolvico entries can land on one catalog key (same slug twice in a country):
+            # the cheapest is the one we sell.
+            if key not in best or offer.price < best[key].price:
+                best[key] = offer
+        if country is None:
+            self._offers = dict(best)
+        else:
+            self._offers = {k: v for k, v in self._offers.items() if k[0] != country}
+            self._offers.update(best)
+        return list(best.values())
+
+    async def _countries(self) -> list[tuple[str, str, str]]:
+        """(Toolvico id, name, ISO or 'toolvico:<id>') for this server type."""
+        data = await self.api.get("countries", {"type": self.server_type})
+        items = data.get("countries")
+        if not isinstance(items, list):
+            raise BadResponse(f"{self.name}: no countries list", provider=self.name)
+        result = []
+        for item in items:
+            try:
+                country_id = id_field(item, "id", provider=self.name)
+            except (BadResponse, AttributeError):
+                log.warning("%s: skipping a country entry without an id: %r", self.name, item)
+                continue
+            name = item.get("name") if isinstance(item.get("name"), str) else ""
+            result.append((country_id, name, country_iso(name, country_id)))
+        return result
+
+    async def _services(self, country_id: str, country_name: str, iso: str) -> list[OtpOffer]:
+        params = {"country_id": country_id, "type": self.server_type}
+        data = await self.api.get("services", params)
+        items = data.get("services")
+        if not isinstance(items, list):
+            raise BadResponse(f"{self.name}: no services list", provider=self.name)
+        offers = []
+        for item in items:
+            try:
+                service_id = id_field(item, "service_id", provider=self.name)
+                price = decimal_field(item, "your_price_usd", provider=self.name)
+            except (BadResponse, AttributeError):
+                log.warning("%s: skipping a service entry: %r", self.name, item)
+                continue
+            if price <= 0:
+                log.warning("%s: skipping service %s priced %s", self.name, service_id, price)
+                continue
+            name = item.get("name") if isinstance(item.get("name"), str) else ""
+            offers.append(
+                OtpOffer(
+                    country=iso,
+                    service=service_slug(name, service_id),
+                    price=price,
+                    stock=OFFER_STOCK,
+                    native_country=country_id,
+                    native_service=service_id,
+                    country_name=country_name or None,
+                    service_name=name or None,
+                )
+            )
+        return offers
+
+    async def buy(
+        self, country: str, service: str, *, max_price: Decimal | None = None, client_ref: str
+    ) -> OtpPurchase:
+        # Toolvico takes no order reference (client_ref is not sent) and no max price: with a
+        # max price the country's prices are fetched again just before buying.
+        offer = self._offers.get((country, service))
+        if offer is None or max_price is not None:
+            await self.offers(country)
+            offer = self._offers.get((country, service))
+        if offer is None:
+            raise NoNumbers(
+                f"{self.name} does not sell {service} in {country}", provider=self.name
+            )
+        if max_price is not None and offer.price > max_price:
+            raise PriceTooHigh(
+                f"{self.name}: {service} in {country} costs {offer.price}",
+                provider=self.name,
+                min_price=offer.price,
+            )
+        body = {
+            "service_id": offer.native_service,
+            "country_id": offer.native_country,
+            "type": self.server_type,
+        }
+        data = await self.api.post("buy_number", body, op=Op.BUY)
+        try:
+            return self._purchase(data)
+        except BadResponse as exc:
+            # success:true means the number was bought; without its id we cannot track it.
+            raise OutcomeUnknown(str(exc), provider=self.name, raw=exc.raw) from None
+
+    def _purchase(self, data: dict[str, Any]) -> OtpPurchase:
+        order_id = id_field(data, "order_id", provider=self.name)
+        phone = id_field(data, "phone_number", provider=self.name)
+        return OtpPurchase(
+            order_id=order_id, phone=phone if phone.startswith("+") else f"+{phone}"
+        )
+
+    async def status(self, order_id: str) -> OtpStatus:
+        data = await self.api.get("get_status", {"order_id": order_id}, op=Op.ORDER)
+        word = data.get("status")
+        state = _OTP_STATES.get(word.strip().lower()) if isinstance(word, str) else None
+        if state is None:
+            raise BadResponse(
+                f"{self.name}: unknown status {word!r}", provider=self.name, raw=repr(data)
+            )
+        if state is not OtpState.CODE:
+            return OtpStatus(state=state)
+        code = data.get("code")
+        if isinstance(code, int) and not isinstance(code, bool):
+            code = str(code)
+        if not isinstance(code, str) or not code.strip():
+            # "received" with no code: not a state the lifecycle can act on; the next poll
+            # will see the code.
+            raise BadResponse(
+                f"{self.name}: received without a code", provider=self.name, raw=repr(data)
+            )
+        text = data.get("sms") or data.get("text")
+        return OtpStatus(
+            state=state, code=code.strip(), text=text if isinstance(text, str) else None
+        )
+
+    async def cancel(self, order_id: str) -> None:
+        # The seed sends order_id as a JSON integer ({"order_id":42}).
+        native: int | str = int(order_id) if order_id.isdigit() else order_id
+        data = await self.api.post("cancel", {"order_id": native}, op=Op.CANCEL)
+        if data.get("refunded") in (True, 1, "true", "1"):
+            return
+        raise InvalidState(
+            f"{self.name}: cancel of {order_id} was not refunded",
+            provider=self.name,
+            raw=repr(data),
+        )
