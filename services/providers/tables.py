@@ -48,7 +48,8 @@ def countries() -> dict[str, CountryInfo]:
     """ISO -> names and flag, merged from both tables (handler_api names first)."""
     result: dict[str, CountryInfo] = {}
     for source in ("sms_activate_countries", "fivesim_countries"):
-        for info in _raw()[source].values():
+        entries = sorted(_raw()[source].values(), key=lambda i: "virtual" in i["name_en"].lower())
+        for info in entries:
             iso = (info.get("iso2") or "").upper()
             if len(iso) == 2 and iso not in result:
                 result[iso] = CountryInfo(

@@ -1,0 +1,771 @@
+"""OtpCatalog (merge, prices, order, failures, snapshot, a 5sim-sized list) and the demo provider
+that feeds it when no upstream is configured."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import logging
+import re
+from collections.abc import Callable, Sequence
+from decimal import Decimal
+
+import pytest
+
+from bench.catalog import generate_price_list, parse_prices
+from bot.settings import ProviderConfig
+from services.catalog import MarkupRule, Offer, OtpCatalog, paginate
+from services.money import loads
+from services.pricing import otp_price
+from services.providers.base import OtpOffer, OtpProvider, OtpPurchase, OtpState, OtpStatus
+from services.providers.demo import DEMO_SOLD_OUT, DemoOtpProvider
+from services.providers.errors import (
+    BadRequest,
+    InvalidState,
+    NoNumbers,
+    OrderNotFound,
+    PriceTooHigh,
+    Unavailable,
+)
+
+D = Decimal
+RUB = D("0.011")
+
+
+def offer(
+    country: str,
+    service: str,
+    price: str,
+    stock: int = 100,
+    *,
+    native_country: str | None = None,
+    country_name: str | None = None,
+    service_name: str | None = None,
+) -> OtpOffer:
+    return OtpOffer(
+        country=country,
+        service=service,
+        price=D(price),
+        stock=stock,
+        native_country=native_country or country.lower(),
+        native_service=service,
+        country_name=country_name,
+        service_name=service_name,
+    )
+
+
+class FakeOtp(OtpProvider):
+    """An in-memory upstream: `items` is what offers() answers; `fail` makes it raise."""
+
+    kind = "fake"
+
+    def __init__(self, name: str, currency: str, items: list[OtpOffer]) -> None:
+        self.name = name
+        self.currency = currency
+        self.items = items
+        self.fail: Exception | None = None
+        self.hang = False
+        self.calls = 0
+        self.before: Callable[[], object] | None = None
+
+    async def offers(self, country: str | None = None) -> list[OtpOffer]:
+        self.calls += 1
+        if self.before is not None:
+            await self.before()  # type: ignore[misc]
+        if self.hang:
+            await asyncio.sleep(30)
+        if self.fail is not None:
+            raise self.fail
+        return list(self.items)
+
+    async def balance(self) -> Decimal:
+        return D(0)
+
+    async def buy(
+        self, country: str, service: str, *, max_price: Decimal | None = None, client_ref: str
+    ) -> OtpPurchase:
+        raise NotImplementedError
+
+    async def status(self, order_id: str) -> OtpStatus:
+        raise NotImplementedError
+
+    async def cancel(self, order_id: str) -> None:
+        raise NotImplementedError
+
+
+def two_providers() -> tuple[FakeOtp, FakeOtp]:
+    usd = FakeOtp(
+        "tv",
+        "USD",
+        [
+            offer("RU", "telegram", "0.30", 50),
+            offer("RU", "whatsapp", "0.90", 10),
+            offer("US", "telegram", "1.00", 5),
+            offer("GB", "telegram", "0.70", 0),  # out of stock: never shown
+        ],
+    )
+    rub = FakeOtp(
+        "5sim",
+        "RUB",
+        [
+            offer("RU", "telegram", "20", 300),  # 20 x 0.011 x 1.2 = 0.264 -> $0.27
+            offer("RU", "google", "4", 1000),  # 0.0528 -> $0.06
+            offer("IN", "telegram", "12.34", 7),  # 0.162888 -> $0.17
+        ],
+    )
+    return usd, rub
+
+
+def catalog_of(*providers: OtpProvider, markup: str = "20", **kwargs: object) -> OtpCatalog:
+    rates = {"tv": D(1), "5sim": RUB, "demo": D(1), "a": D(1), "b": D(1)}
+    return OtpCatalog(
+        providers,
+        rates={p.name: rates[p.name] for p in providers},
+        price_rule=MarkupRule(default=D(markup)),
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+def slugs(items: Sequence[object]) -> list[str]:
+    return [item.slug for item in items]  # type: ignore[attr-defined]
+
+
+def isos(items: Sequence[object]) -> list[str]:
+    return [item.iso for item in items]  # type: ignore[attr-defined]
+
+
+# --- merge, prices, order ------------------------------------------------------------------
+
+
+async def test_merge_of_two_providers_cheapest_first_with_exact_prices() -> None:
+    usd, rub = two_providers()
+    catalog = catalog_of(usd, rub)
+    report = await catalog.refresh()
+
+    assert report.ok == ("tv", "5sim")
+    assert report.failed == {}
+    assert report.offers == 6
+    offers = catalog.offers("RU", "telegram")
+    # 5sim: 20 RUB -> $0.27; tv: $0.30 x 1.2 = $0.36
+    assert offers == (
+        Offer("5sim", 270_000, D("20"), 300, RUB, D("20"), "ru", "telegram"),
+        Offer("tv", 360_000, D("0.30"), 50, D(1), D("20"), "ru", "telegram"),
+    )
+    assert catalog.best_offer("RU", "telegram") == offers[0]
+    assert catalog.offers("IN", "telegram")[0].user_price_micro == 170_000
+    assert catalog.offers("RU", "google")[0].user_price_micro == 60_000
+    assert catalog.offers("GB", "telegram") == ()  # stock 0
+    assert catalog.best_offer("GB", "telegram") is None
+    assert catalog.offers("XX", "nothing") == ()
+
+
+async def test_countries_and_services_lists() -> None:
+    usd, rub = two_providers()
+    catalog = catalog_of(usd, rub)
+    await catalog.refresh()
+
+    countries = catalog.countries()
+    assert isos(countries) == ["IN", "RU", "US"]  # by English name; GB has no stock
+    russia = catalog.country("RU")
+    assert russia is not None
+    assert (russia.name_en, russia.name_ru, russia.flag) == ("Russia", "Россия", "🇷🇺")
+    assert russia.stock == 50 + 10 + 300 + 1000
+    assert russia.min_price_micro == 60_000
+    assert isos(catalog.countries("price")) == ["RU", "IN", "US"]  # 0.06, 0.17, 1.20
+    by_ru = [c.name("ru") for c in catalog.countries(lang="ru")]
+    assert by_ru[:2] == ["Индия", "Россия"]
+    assert by_ru[2].startswith("США")
+
+    services = catalog.services("RU")
+    assert slugs(services) == ["google", "telegram", "whatsapp"]
+    assert [(s.name, s.stock, s.min_price_micro) for s in services] == [
+        ("Google", 1000, 60_000),
+        ("Telegram", 350, 270_000),
+        ("WhatsApp", 10, 1_080_000),
+    ]
+    assert slugs(catalog.services("RU", "price")) == ["google", "telegram", "whatsapp"]
+    assert catalog.services("GB") == ()
+    assert list(catalog.all_services()) == ["google", "telegram", "whatsapp"]
+
+
+async def test_service_first_index() -> None:
+    usd, rub = two_providers()
+    catalog = catalog_of(usd, rub)
+    await catalog.refresh()
+
+    by_price = catalog.countries_for_service("telegram")
+    assert [(c.iso, c.stock, c.min_price_micro) for c in by_price] == [
+        ("IN", 7, 170_000),
+        ("RU", 350, 270_000),
+        ("US", 5, 1_200_000),
+    ]
+    assert isos(catalog.countries_for_service("telegram", "name")) == ["IN", "RU", "US"]
+    assert isos(catalog.countries_for_service("google")) == ["RU"]
+    assert catalog.countries_for_service("nothing") == ()
+
+
+async def test_equal_prices_prefer_more_stock() -> None:
+    a = FakeOtp("a", "USD", [offer("RU", "telegram", "1.00", 5)])
+    b = FakeOtp("b", "USD", [offer("RU", "telegram", "1.00", 500)])
+    catalog = catalog_of(a, b)
+    await catalog.refresh()
+    assert [o.provider for o in catalog.offers("RU", "telegram")] == ["b", "a"]
+
+
+async def test_one_provider_two_native_ids_for_one_iso_keeps_the_cheapest() -> None:
+    # handler_api has "USA" (187) and "USA (virtual)" (12): both are ISO US.
+    a = FakeOtp(
+        "a",
+        "USD",
+        [
+            offer("US", "telegram", "2.00", 5, native_country="187"),
+            offer("US", "telegram", "0.50", 9, native_country="12"),
+        ],
+    )
+    catalog = catalog_of(a, markup="0")
+    await catalog.refresh()
+    offers = catalog.offers("US", "telegram")
+    assert len(offers) == 1
+    assert (offers[0].native_country, offers[0].user_price_micro) == ("12", 500_000)
+
+
+async def test_markup_rule_per_provider_and_per_item_with_exact_micro() -> None:
+    usd, rub = two_providers()
+    rule = MarkupRule(
+        default=D("20"),
+        providers={"5sim": D("50")},
+        items={("RU", "telegram"): D("0")},
+    )
+    catalog = OtpCatalog([usd, rub], rates={"tv": D(1), "5sim": RUB}, price_rule=rule)
+    await catalog.refresh()
+    # item markup 0 beats everything: 20 x 0.011 = 0.22; tv 0.30
+    assert [
+        (o.provider, o.user_price_micro, o.markup_percent)
+        for o in catalog.offers("RU", "telegram")
+    ] == [
+        ("5sim", 220_000, D("0")),
+        ("tv", 300_000, D("0")),
+    ]
+    # provider markup 50%: 12.34 x 0.011 x 1.5 = 0.20361 -> $0.21
+    assert catalog.offers("IN", "telegram")[0].user_price_micro == 210_000
+    # default 20% for tv elsewhere: 0.90 x 1.2 = 1.08
+    assert catalog.offers("RU", "whatsapp")[0].user_price_micro == 1_080_000
+
+
+async def test_plain_callable_rule_and_rebuild_reprices_without_fetching() -> None:
+    usd, rub = two_providers()
+    markups = {"value": D("20")}
+    catalog = OtpCatalog(
+        [usd, rub],
+        rates={"tv": D(1), "5sim": RUB},
+        price_rule=lambda provider, country, service: markups["value"],
+    )
+    await catalog.refresh()
+    assert catalog.offers("US", "telegram")[0].user_price_micro == 1_200_000
+    markups["value"] = D("7.5")
+    await catalog.rebuild()
+    assert catalog.offers("US", "telegram")[0].user_price_micro == 1_080_000  # 1.075 up
+    assert (usd.calls, rub.calls) == (1, 1)
+
+
+async def test_price_step_for_micro_precision_store() -> None:
+    rub = FakeOtp("5sim", "RUB", [offer("RU", "telegram", "0.1453")])
+    catalog = catalog_of(rub, price_step=1)
+    await catalog.refresh()
+    assert catalog.offers("RU", "telegram")[0].user_price_micro == 1918  # 1917.96 up
+
+
+def test_missing_or_float_rate_is_refused() -> None:
+    usd, rub = two_providers()
+    with pytest.raises(ValueError, match="5sim"):
+        OtpCatalog([usd, rub], rates={"tv": D(1)}, price_rule=MarkupRule(default=D(20)))
+    with pytest.raises(TypeError):
+        OtpCatalog(
+            [usd, rub],
+            rates={"tv": D(1), "5sim": 0.011},  # type: ignore[dict-item]
+            price_rule=MarkupRule(default=D(20)),
+        )
+
+
+async def test_readers_never_fetch() -> None:
+    usd, rub = two_providers()
+    catalog = catalog_of(usd, rub)
+    assert catalog.countries() == ()  # empty before the first refresh, and no fetching
+    await catalog.refresh()
+    for _ in range(5):
+        catalog.countries()
+        catalog.services("RU")
+        catalog.offers("RU", "telegram")
+        catalog.countries_for_service("telegram")
+        catalog.page(catalog.services("RU"), 0, 10)
+    assert (usd.calls, rub.calls) == (1, 1)
+
+
+# --- failures ----------------------------------------------------------------------------------
+
+
+async def test_failing_provider_keeps_previous_offers_and_others_update(caplog) -> None:
+    usd, rub = two_providers()
+    catalog = catalog_of(usd, rub)
+    await catalog.refresh()
+
+    rub.fail = Unavailable("5sim is down", provider="5sim")
+    usd.items = [offer("RU", "telegram", "0.10", 1)]  # the working one changes its prices
+    with caplog.at_level(logging.WARNING, logger="services.catalog"):
+        report = await catalog.refresh()
+
+    assert report.ok == ("tv",)
+    assert report.failed == {"5sim": "Unavailable: 5sim is down"}
+    assert "5sim offers failed, keeping 3 previous" in caplog.text
+    assert [(o.provider, o.user_price_micro) for o in catalog.offers("RU", "telegram")] == [
+        ("tv", 120_000),
+        ("5sim", 270_000),
+    ]
+    assert catalog.offers("RU", "whatsapp") == ()  # tv no longer sells it
+    assert catalog.offers("IN", "telegram")[0].provider == "5sim"  # kept from before
+    status = catalog.provider_status()
+    assert status["5sim"]["error"] == "Unavailable: 5sim is down"
+    assert status["tv"]["error"] is None
+
+    rub.fail = None
+    report = await catalog.refresh()
+    assert report.failed == {}
+    assert catalog.provider_status()["5sim"]["error"] is None
+
+
+async def test_provider_failing_from_the_start_breaks_nothing() -> None:
+    usd, rub = two_providers()
+    rub.fail = RuntimeError("boom")
+    catalog = catalog_of(usd, rub)
+    report = await catalog.refresh()
+    assert report.failed == {"5sim": "RuntimeError: boom"}
+    assert isos(catalog.countries()) == ["RU", "US"]
+
+
+async def test_hanging_provider_times_out_and_the_other_is_served() -> None:
+    usd, rub = two_providers()
+    catalog = catalog_of(usd, rub, fetch_timeout_s=0.2)
+    await catalog.refresh()
+    rub.hang = True
+    report = await catalog.refresh()
+    assert list(report.failed) == ["5sim"]
+    assert report.failed["5sim"].startswith("TimeoutError")
+    assert catalog.offers("RU", "google")[0].provider == "5sim"
+
+
+async def test_providers_are_fetched_concurrently() -> None:
+    usd, rub = two_providers()
+    barrier = asyncio.Barrier(2)
+
+    async def meet() -> None:
+        await asyncio.wait_for(barrier.wait(), 2)  # only passes if both are in flight at once
+
+    usd.before = rub.before = meet
+    catalog = catalog_of(usd, rub)
+    report = await catalog.refresh()
+    assert report.failed == {}
+
+
+# --- names, unknown codes, pages, search -----------------------------------------------------
+
+
+async def test_unknown_codes_are_kept_as_is() -> None:
+    p = FakeOtp(
+        "a",
+        "USD",
+        [
+            offer("fivesim:atlantis", "telegram", "1", country_name="atlantis"),
+            offer("ZZ", "brandnewapp", "1"),
+            offer("smsactivate:250", "zz9", "1", service_name="Zeta Nine"),
+        ],
+    )
+    catalog = catalog_of(p)
+    await catalog.refresh()
+    atlantis = catalog.country("fivesim:atlantis")
+    assert atlantis is not None
+    assert (atlantis.name_en, atlantis.name_ru) == ("atlantis", "atlantis")
+    zz = catalog.country("ZZ")
+    assert zz is not None
+    assert zz.name_en == "ZZ"
+    assert catalog.service_name("brandnewapp") == "brandnewapp"
+    assert catalog.service_name("zz9") == "Zeta Nine"
+    assert [(s.slug, s.name) for s in catalog.services("smsactivate:250")] == [
+        ("zz9", "Zeta Nine")
+    ]
+    assert catalog.country_name("QQ") == "QQ"  # not even in the catalog
+    assert catalog.country_name("RU", "ru") == "Россия"
+
+
+def test_paginate() -> None:
+    items = list(range(23))
+    first = paginate(items, 0, 10)
+    assert (list(first.items), first.page, first.pages, first.total) == (list(range(10)), 0, 3, 23)
+    assert (first.has_prev, first.has_next) == (False, True)
+    last = paginate(items, 2, 10)
+    assert (list(last.items), last.has_next) == ([20, 21, 22], False)
+    assert paginate(items, 99, 10).page == 2  # clamped
+    assert paginate(items, -3, 10).page == 0
+    empty = paginate([], 5, 10)
+    assert (list(empty.items), empty.page, empty.pages, empty.total) == ([], 0, 1, 0)
+    with pytest.raises(ValueError):
+        paginate(items, 0, 0)
+    assert OtpCatalog.page(items, 1, 10).items == list(range(10, 20))
+
+
+async def test_search() -> None:
+    usd, rub = two_providers()
+    catalog = catalog_of(usd, rub)
+    await catalog.refresh()
+    assert isos(catalog.search_countries("ind")) == ["IN"]
+    assert isos(catalog.search_countries("росс")) == ["RU"]
+    assert isos(catalog.search_countries("us")) == ["RU", "US"]  # "Russia" contains "us"
+    assert slugs(catalog.search_services("RU", "TELE")) == ["telegram"]
+    assert catalog.search_services("RU", "zzz") == []
+
+
+# --- snapshot ------------------------------------------------------------------------------
+
+
+async def test_snapshot_round_trip_reprices_with_current_markups() -> None:
+    usd, rub = two_providers()
+    catalog = catalog_of(usd, rub)
+    await catalog.refresh()
+    snapshot = catalog.to_json()
+    assert json.loads(snapshot)["v"] == 1
+    assert "0.30" in snapshot  # prices kept as text, never floats
+    assert "GB" not in snapshot  # out-of-stock offers are not kept
+
+    usd2, rub2 = two_providers()
+    restored = await OtpCatalog.from_json(
+        snapshot,
+        [usd2, rub2],
+        rates={"tv": D(1), "5sim": RUB},
+        price_rule=MarkupRule(default=D(20)),
+    )
+    assert (usd2.calls, rub2.calls) == (0, 0)
+    for country in ("RU", "US", "IN"):
+        assert restored.services(country) == catalog.services(country)
+        for item in catalog.services(country):
+            assert restored.offers(country, item.slug) == catalog.offers(country, item.slug)
+    assert restored.countries() == catalog.countries()
+    assert restored.countries_for_service("telegram") == catalog.countries_for_service("telegram")
+
+    cheaper = catalog_of(*two_providers(), markup="0")
+    assert await cheaper.load_json(snapshot) == 2
+    assert cheaper.offers("US", "telegram")[0].user_price_micro == 1_000_000
+
+
+async def test_snapshot_keeps_unknown_names_and_ignores_unconfigured_providers() -> None:
+    p = FakeOtp("a", "USD", [offer("fivesim:atlantis", "x1", "1.5", country_name="atlantis")])
+    catalog = catalog_of(p)
+    await catalog.refresh()
+    snapshot = catalog.to_json()
+
+    other = FakeOtp("b", "USD", [])
+    restored = catalog_of(other)
+    assert await restored.load_json(snapshot) == 0
+    assert restored.countries() == ()
+
+    again = catalog_of(FakeOtp("a", "USD", []))
+    assert await again.load_json(snapshot) == 1
+    assert again.country_name("fivesim:atlantis") == "atlantis"
+    assert again.offers("fivesim:atlantis", "x1")[0].upstream_price == D("1.5")
+
+
+async def test_snapshot_older_than_a_fetch_is_not_applied() -> None:
+    usd, rub = two_providers()
+    catalog = catalog_of(usd, rub)
+    await catalog.refresh()
+    old = catalog.to_json()
+    usd.items = [offer("US", "telegram", "3.00", 1)]
+    await catalog.refresh()
+    assert await catalog.load_json(old) == 0
+    assert catalog.offers("US", "telegram")[0].upstream_price == D("3.00")
+
+
+@pytest.mark.parametrize(
+    "junk",
+    [
+        "",
+        "not json",
+        "[]",
+        '{"v": 99, "providers": {}}',
+        '{"v": 1}',
+        '{"v": 1, "providers": {"tv": {"fetched_at": "2024-01-01T00:00:00+00:00", '
+        '"offers": [["RU", "telegram", 0.3, 1, "ru", "telegram"]]}}}',  # a float price
+        '{"v": 1, "providers": {"tv": {"fetched_at": "2024-01-01T00:00:00+00:00", '
+        '"offers": [["RU", "telegram", "NaN", 1, "ru", "telegram"]]}}}',
+        '{"v": 1, "providers": {"tv": {"fetched_at": "yesterday", "offers": []}}}',
+        '{"v": 1, "providers": {"tv": {"fetched_at": "2024-01-01T00:00:00+00:00", '
+        '"offers": [["RU"]]}}}',
+    ],
+)
+async def test_unreadable_snapshot_loads_nothing(junk: str, caplog) -> None:
+    usd, rub = two_providers()
+    catalog = catalog_of(usd, rub)
+    with caplog.at_level(logging.WARNING, logger="services.catalog"):
+        assert await catalog.load_json(junk) == 0
+    assert "unreadable snapshot" in caplog.text
+    assert catalog.countries() == ()
+
+
+# --- a 5sim-sized price list -----------------------------------------------------------------
+
+
+def _fivesim_parser() -> Callable[[bytes], list[OtpOffer]]:
+    fivesim = pytest.importorskip("services.providers.fivesim")
+    parse = getattr(fivesim, "parse_prices", None)
+    if parse is None:
+        pytest.skip("services.providers.fivesim has no parse_prices yet")
+    first = next(iter(inspect.signature(parse).parameters.values()))
+    if "Mapping" in str(first.annotation) or "dict" in str(first.annotation):
+        return lambda body: parse(loads(body))
+    return parse
+
+
+@pytest.fixture(scope="module")
+def price_list() -> bytes:
+    return generate_price_list()
+
+
+def _expected_cells(body: bytes) -> dict[tuple[str, str], tuple[int, int]]:
+    """Independently of any parser: (country name, product) -> (user price, stock) for every
+    product with stock, at rate 0.011 and markup 20."""
+    result = {}
+    for country, products in json.loads(body, parse_float=Decimal).items():
+        for product, operators in products.items():
+            in_stock = [op for op in operators.values() if op["count"] > 0]
+            if in_stock:
+                cost = min(D(op["cost"]) for op in in_stock)
+                stock = sum(op["count"] for op in in_stock)
+                result[(country, product)] = (otp_price(cost, RUB, D(20)), stock)
+    return result
+
+
+@pytest.mark.parametrize("parser", ["test", "fivesim"])
+async def test_5sim_sized_price_list(price_list: bytes, parser: str) -> None:
+    assert 8_000_000 < len(price_list) < 10_000_000
+    text = price_list.decode()
+    assert re.search(r'"cost":\d+\.\d{2},', text)  # JSON numbers with 2 dp
+    assert re.search(r'"cost":\d+,', text)  # and whole numbers, as in the seed
+
+    parse = parse_prices if parser == "test" else _fivesim_parser()
+
+    class FiveSimSized(FakeOtp):
+        async def offers(self, country: str | None = None) -> list[OtpOffer]:
+            self.calls += 1
+            return parse(price_list)
+
+    provider = FiveSimSized("5sim", "RUB", [])
+    catalog = catalog_of(provider)
+    report = await catalog.refresh()
+    assert report.failed == {}
+
+    expected = _expected_cells(price_list)
+    data = json.loads(price_list)
+    assert len(data) == 180
+    assert report.offers == len(expected)
+    assert len(catalog.countries()) == 180
+    assert len(catalog.all_services()) == 300
+
+    iso_of = {c: (catalog_iso(catalog, c)) for c in data}
+    assert iso_of["russia"] == "RU"
+    assert iso_of["atlantis"] == "fivesim:atlantis"
+    assert catalog.country_name("fivesim:atlantis") == "atlantis"
+    assert catalog.service_name("newapp3") == "newapp3"
+
+    # every in-stock product has exactly the expected price and stock
+    for (country, product), (price, stock) in expected.items():
+        (best,) = catalog.offers(iso_of[country], product)
+        assert (best.user_price_micro, best.stock) == (price, stock), (country, product)
+        assert best.native_country == country
+
+    # a page of 10 services for Russia, by name, straight from the index
+    page = catalog.page(catalog.services("RU"), 1, 10)
+    names = [item.name.casefold() for item in catalog.services("RU")]
+    assert names == sorted(names)
+    assert len(page.items) == 10
+    assert page.total == sum(1 for (c, _p) in expected if c == "russia")
+    prices = [item.min_price_micro for item in catalog.services("RU", "price")]
+    assert prices == sorted(prices)
+    telegram = catalog.countries_for_service("telegram")
+    assert [c.min_price_micro for c in telegram] == sorted(c.min_price_micro for c in telegram)
+
+    restored = await OtpCatalog.from_json(
+        catalog.to_json(),
+        [FakeOtp("5sim", "RUB", [])],
+        rates={"5sim": RUB},
+        price_rule=MarkupRule(default=D(20)),
+    )
+    assert restored.offer_count() == report.offers
+    assert restored.services("RU") == catalog.services("RU")
+
+
+def catalog_iso(catalog: OtpCatalog, native_country: str) -> str:
+    for item in catalog.countries():
+        offers = catalog.offers(item.iso, catalog.services(item.iso)[0].slug)
+        if offers[0].native_country == native_country:
+            return item.iso
+    raise AssertionError(f"{native_country} not in the catalog")
+
+
+# --- the demo provider -----------------------------------------------------------------------
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def demo(clock: Clock | None = None, **kwargs: object) -> DemoOtpProvider:
+    return DemoOtpProvider(
+        ProviderConfig(name="demo", kind="demo"),
+        code_delay_s=10,
+        clock=clock or Clock(),
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+async def test_demo_offers_and_catalog() -> None:
+    provider = demo()
+    assert (provider.kind, provider.is_demo, provider.currency) == ("demo", True, "USD")
+    assert await provider.balance() == D("1000000.00")
+    offers = {(o.country, o.service): o for o in await provider.offers()}
+    assert offers[("US", "telegram")].price == D("1.20")  # 0.80 x 1.50
+    assert offers[("IN", "google")].price == D("0.16")
+    assert offers[DEMO_SOLD_OUT].stock == 0
+    assert {o.country for o in await provider.offers("RU")} == {"RU"}
+
+    catalog = catalog_of(provider)
+    await catalog.refresh()
+    assert isos(catalog.countries()) == ["BR", "DE", "IN", "RU", "GB", "US"]
+    assert catalog.offers(*DEMO_SOLD_OUT) == ()
+    assert catalog.offers("US", "telegram")[0].user_price_micro == 1_440_000  # 1.20 x 1.2
+
+
+async def test_demo_buy_code_after_delay_then_finish() -> None:
+    clock = Clock()
+    provider = demo(clock)
+    bought = await provider.buy("US", "telegram", client_ref="o1")
+    assert re.fullmatch(r"\+155501\d\d", bought.phone)
+    assert bought.price == D("1.20")
+    assert bought.expires_at is not None
+    assert (await provider.status(bought.order_id)).state is OtpState.WAITING
+
+    clock.now += 9.9
+    assert (await provider.status(bought.order_id)) == OtpStatus(state=OtpState.WAITING)
+    with pytest.raises(InvalidState):
+        await provider.finish(bought.order_id)  # no code yet
+
+    clock.now += 0.1
+    status = await provider.status(bought.order_id)
+    assert status.state is OtpState.CODE
+    assert status.code is not None
+    assert re.fullmatch(r"\d{5,6}", status.code)
+    assert status.text == f"Your DEMO code is {status.code}"
+    with pytest.raises(InvalidState):
+        await provider.cancel(bought.order_id)  # has sms
+
+    await provider.finish(bought.order_id)
+    assert (await provider.status(bought.order_id)).state is OtpState.FINISHED
+    await provider.finish(bought.order_id)  # again: a no-op
+
+
+async def test_demo_cancel_and_another_sms() -> None:
+    clock = Clock()
+    provider = demo(clock)
+    first = await provider.buy("GB", "whatsapp", client_ref="o1")
+    second = await provider.buy("DE", "google", client_ref="o2")
+    assert first.order_id != second.order_id
+    assert first.phone.startswith("+4455501")
+
+    await provider.cancel(first.order_id)  # at once: the demo has no cancel delay
+    assert (await provider.status(first.order_id)).state is OtpState.CANCELLED
+    with pytest.raises(InvalidState):
+        await provider.cancel(first.order_id)
+    clock.now += 60
+    assert (await provider.status(first.order_id)).state is OtpState.CANCELLED  # no late code
+
+    with pytest.raises(InvalidState):
+        await provider.request_another_sms(first.order_id)
+    old = await provider.status(second.order_id)
+    assert old.state is OtpState.CODE
+    await provider.request_another_sms(second.order_id)
+    clock.now += 5
+    assert await provider.status(second.order_id) == old  # the old code until the new one
+    clock.now += 5
+    new = await provider.status(second.order_id)
+    assert new.state is OtpState.CODE
+    assert new.code != old.code
+
+
+async def test_demo_active_orders_and_restart_forgets() -> None:
+    clock = Clock()
+    provider = demo(clock)
+    a = await provider.buy("RU", "telegram", client_ref="ref-a")
+    b = await provider.buy("BR", "tiktok", client_ref="ref-b")
+    await provider.cancel(b.order_id)
+    active = await provider.active_orders()
+    assert [(o.order_id, o.client_ref, o.country, o.service) for o in active] == [
+        (a.order_id, "ref-a", "RU", "telegram")
+    ]
+    assert active[0].status == OtpStatus(state=OtpState.WAITING)
+
+    restarted = demo(clock)
+    with pytest.raises(OrderNotFound):
+        await restarted.status(a.order_id)
+    with pytest.raises(OrderNotFound):
+        await restarted.cancel(a.order_id)
+    assert await restarted.active_orders() == []
+    with pytest.raises(OrderNotFound):
+        await provider.status("12345")
+
+
+async def test_demo_refusals() -> None:
+    provider = demo()
+    with pytest.raises(NoNumbers):
+        await provider.buy(*DEMO_SOLD_OUT, client_ref="o1")
+    with pytest.raises(PriceTooHigh) as exc:
+        await provider.buy("US", "telegram", max_price=D("1.19"), client_ref="o2")
+    assert exc.value.min_price == D("1.20")
+    await provider.buy("US", "telegram", max_price=D("1.20"), client_ref="o3")
+    with pytest.raises(BadRequest):
+        await provider.buy("US", "telegram", client_ref="o3")  # same client_ref twice
+    with pytest.raises(BadRequest):
+        await provider.buy("ZZ", "telegram", client_ref="o4")
+    with pytest.raises(BadRequest):
+        await provider.buy("US", "nosuchapp", client_ref="o5")
+
+    provider.set_stock("US", "telegram", 0)
+    with pytest.raises(NoNumbers):
+        await provider.buy("US", "telegram", client_ref="o6")
+    stocked = demo(stock={DEMO_SOLD_OUT: 5, ("RU", "google"): 0})
+    await stocked.buy(*DEMO_SOLD_OUT, client_ref="o7")
+    with pytest.raises(NoNumbers):
+        await stocked.buy("RU", "google", client_ref="o8")
+
+
+async def test_demo_forgets_orders_a_day_after_their_lifetime() -> None:
+    clock = Clock()
+    provider = demo(clock)
+    old = await provider.buy("US", "google", client_ref="o1")
+    clock.now += 1200 + 86400 + 1
+    new = await provider.buy("US", "google", client_ref="o2")
+    assert (await provider.status(new.order_id)).state is OtpState.WAITING
+    with pytest.raises(OrderNotFound):
+        await provider.status(old.order_id)
+
+
+async def test_demo_orders_expire_without_a_code() -> None:
+    clock = Clock()
+    provider = demo(clock, lifetime_s=30)
+    provider.code_delay_s = 60  # the code would come after the lifetime
+    bought = await provider.buy("IN", "discord", client_ref="o1")
+    clock.now += 30
+    assert (await provider.status(bought.order_id)).state is OtpState.EXPIRED
+    with pytest.raises(InvalidState):
+        await provider.cancel(bought.order_id)
