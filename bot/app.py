@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
@@ -25,12 +26,18 @@ from bot.telegram import RetryAfterMiddleware, make_sender
 from db.engine import Database
 from db.migrate import upgrade
 from handlers import get_routers
+from handlers.otp_views import TelegramPresenter
+from services.activations import ActivationService, OtpRules
+from services.catalog import MarkupRule, OtpCatalog
+from services.catalog_store import load_snapshot, save_snapshot
 from services.outbox import OutboxWorker
+from services.providers.base import OtpProvider
+from services.providers.registry import build_otp_providers
 from services.redact import register_secret
 
 log = logging.getLogger(__name__)
 
-USER_COMMANDS = ("start", "balance", "language", "help")
+USER_COMMANDS = ("start", "balance", "history", "language", "help")
 ADMIN_COMMANDS = ("topup", "deduct", "audit")
 
 
@@ -43,6 +50,9 @@ class App:
     scheduler: AsyncIOScheduler
     outbox: OutboxWorker
     i18n: I18nMiddleware
+    providers: dict[str, OtpProvider]
+    catalog: OtpCatalog
+    otp: ActivationService
     errors: list[int] = field(default_factory=list)  # update ids the error handler saw
 
 
@@ -58,6 +68,15 @@ def build_app(settings: Settings) -> App:
     outbox = OutboxWorker(db, make_sender(bot), interval_s=settings.outbox_interval_s)
     i18n = make_middleware(settings.default_language)
     errors: list[int] = []
+    providers, catalog, otp = build_otp(settings, db, outbox)
+    otp.presenter = TelegramPresenter(
+        bot,
+        i18n.core,
+        catalog,
+        settings.store_currency,
+        lambda activation: otp.supports(activation, "another_sms"),
+        otp.clock,
+    )
 
     dp = Dispatcher(
         settings=settings,
@@ -65,31 +84,118 @@ def build_app(settings: Settings) -> App:
         scheduler=scheduler,
         outbox_worker=outbox,
         error_counter=errors,
+        otp=otp,
+        catalog=catalog,
     )
     dp.update.outer_middleware(UserMiddleware(db, settings.default_language))
+    dp.shutdown.register(stop_background)  # before i18n's own shutdown empties its locales
     i18n.setup(dispatcher=dp)
     dp.update.outer_middleware(ThrottlingMiddleware(settings.throttle_rate_per_s))
     dp.include_routers(*get_routers())
 
-    app = App(settings, bot, dp, db, scheduler, outbox, i18n, errors)
+    app = App(settings, bot, dp, db, scheduler, outbox, i18n, providers, catalog, otp, errors)
     dp["app"] = app
     dp.startup.register(on_startup)
     dp.shutdown.register(on_shutdown)
     return app
 
 
+def build_otp(
+    settings: Settings, db: Database, outbox: OutboxWorker
+) -> tuple[dict[str, OtpProvider], OtpCatalog, ActivationService]:
+    configs = [p for p in settings.otp_providers if p.enabled]
+    providers = build_otp_providers(configs, demo_code_delay_s=settings.demo_code_delay_s)
+    markups = {p.name: p.markup_percent for p in configs if p.markup_percent is not None}
+    catalog = OtpCatalog(
+        providers.values(),
+        rates={p.name: p.rate for p in configs},
+        price_rule=MarkupRule(default=settings.markup_percent, providers=markups),
+    )
+    rules = OtpRules(
+        activation_timeout_s=settings.activation_timeout_s,
+        min_cancel_delay_s=settings.min_cancel_delay_s,
+        provider_cancel_delay_s={
+            p.name: p.min_cancel_delay_s for p in configs if p.min_cancel_delay_s is not None
+        },
+        max_active=settings.max_active_activations,
+        reconcile_grace_s=settings.reconcile_grace_s,
+        card_refresh_s=settings.card_refresh_s,
+        poll_interval_s=settings.poll_interval_s,
+        rate_limits={
+            name: provider.http.rate_limit_per_min
+            for name, provider in providers.items()
+            if getattr(getattr(provider, "http", None), "rate_limit_per_min", None)
+        },
+    )
+    otp = ActivationService(db, catalog, providers, rules, kick_outbox=outbox.kick)
+    return providers, catalog, otp
+
+
 async def on_startup(app: App) -> None:
     await upgrade(app.db)
     await set_commands(app)
+    await load_snapshot(app.db, app.catalog)
+    await app.otp.load_popularity()
+    schedule_jobs(app)
     app.scheduler.start()
     app.outbox.start()
-    log.info("bot started", extra={"admins": len(app.settings.admin_ids)})
+    log.info(
+        "bot started",
+        extra={"admins": len(app.settings.admin_ids), "providers": len(app.providers)},
+    )
+
+
+def schedule_jobs(app: App) -> None:
+    settings, scheduler = app.settings, app.scheduler
+    common = {"max_instances": 1, "coalesce": True, "misfire_grace_time": None}
+    scheduler.add_job(
+        refresh_catalog,
+        "interval",
+        seconds=settings.catalog_refresh_s,
+        args=[app],
+        id="catalog",
+        next_run_time=_now(),
+        **common,
+    )
+    scheduler.add_job(
+        app.otp.poll,
+        "interval",
+        seconds=settings.poll_interval_s,
+        id="otp-poll",
+        next_run_time=_now(),
+        **common,
+    )
+    scheduler.add_job(
+        app.otp.reconcile,
+        "interval",
+        seconds=max(5, settings.poll_interval_s),
+        id="otp-reconcile",
+        next_run_time=_now(),
+        **common,
+    )
+
+
+async def refresh_catalog(app: App) -> None:
+    report = await app.catalog.refresh()
+    if report.ok:
+        await save_snapshot(app.db, app.catalog)
+    log.info("catalog refreshed", extra={"offers": report.offers, "failed": len(report.failed)})
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def stop_background(app: App) -> None:
+    if app.scheduler.running:
+        app.scheduler.shutdown(wait=False)
+    await app.otp.wait_idle()
+    await app.outbox.stop()
 
 
 async def on_shutdown(app: App) -> None:
-    await app.outbox.stop()
-    if app.scheduler.running:
-        app.scheduler.shutdown(wait=False)
+    for provider in app.providers.values():
+        await provider.aclose()
     await app.db.dispose()
     log.info("bot stopped")
 

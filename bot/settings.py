@@ -92,6 +92,11 @@ class Settings(BaseSettings):
     throttle_rate_per_s: float = Field(default=4, ge=0)  # 0 turns throttling off
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     outbox_interval_s: float = Field(default=1.0, gt=0)
+    catalog_refresh_s: int = Field(default=600, ge=10)
+    max_active_activations: int = Field(default=10, ge=1, le=1000)
+    reconcile_grace_s: float = Field(default=30, ge=0)
+    card_refresh_s: float = Field(default=30, ge=1)
+    demo_code_delay_s: float = Field(default=10, ge=0)
 
     @field_validator("bot_token")
     @classmethod

@@ -88,3 +88,52 @@ class OutboxMessage(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     failed: Mapped[str | None] = mapped_column(String(256))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class Activation(Base):
+    """One OTP purchase. `price` is what the user paid (micro); the snapshot columns keep what
+    it was based on, so refunds and reports never use today's prices."""
+
+    __tablename__ = "activations"
+    __table_args__ = (
+        Index("ix_activations_status", "status", "provider"),
+        Index("ix_activations_user", "user_id", "id"),
+        Index("ix_activations_provider_order", "provider", "provider_order_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id"))
+    confirm_key: Mapped[str] = mapped_column(String(64), unique=True)
+    status: Mapped[str] = mapped_column(String(16))
+    country: Mapped[str] = mapped_column(String(48))
+    service: Mapped[str] = mapped_column(String(64))
+    price: Mapped[int] = mapped_column(BigInteger)
+    provider: Mapped[str | None] = mapped_column(String(32))
+    provider_order_id: Mapped[str | None] = mapped_column(String(64))
+    phone: Mapped[str | None] = mapped_column(String(32))
+    upstream_price: Mapped[str | None] = mapped_column(String(32))  # Decimal text
+    upstream_currency: Mapped[str | None] = mapped_column(String(3))
+    rate: Mapped[str | None] = mapped_column(String(32))
+    markup_percent: Mapped[str | None] = mapped_column(String(16))
+    code: Mapped[str | None] = mapped_column(String(64))
+    sms_text: Mapped[str | None] = mapped_column(Text)
+    codes: Mapped[int] = mapped_column(Integer, default=0)
+    fail_reason: Mapped[str | None] = mapped_column(String(64))
+    card_chat_id: Mapped[int | None] = mapped_column(BigInteger)
+    card_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    card_updated_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    cancel_after: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class CatalogSnapshot(Base):
+    """The last catalog, so a restarted bot can sell before its first refresh finishes."""
+
+    __tablename__ = "catalog_snapshots"
+
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    data: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)

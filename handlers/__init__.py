@@ -1,6 +1,6 @@
 from aiogram import Router
 
-from handlers import admin, errors, fallback, menu, wallet
+from handlers import admin, errors, fallback, menu, otp, wallet
 
 
 def get_routers() -> list[Router]:
@@ -9,7 +9,14 @@ def get_routers() -> list[Router]:
     Routers are module-level (aiogram's style), but tests build several Dispatchers in one
     process, so a router still attached to an earlier Dispatcher is detached first.
     """
-    routers = [errors.router, admin.router, menu.router, wallet.router, fallback.router]
+    routers = [
+        errors.router,
+        admin.router,
+        menu.router,
+        wallet.router,
+        otp.router,
+        fallback.router,
+    ]
     for router in routers:
         previous = router.parent_router
         if previous is not None:

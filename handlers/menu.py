@@ -78,16 +78,11 @@ async def on_main_menu(
     await show(query, i18n.get("menu-title", balance=balance), main_menu(i18n))
 
 
-@router.callback_query(MenuCb.filter(F.action.in_({MenuAction.BUY, MenuAction.SMM})))
-async def on_shop_section(query: CallbackQuery, user: User, i18n: I18nContext) -> None:
+@router.callback_query(MenuCb.filter(F.action == MenuAction.SMM))
+async def on_smm_section(query: CallbackQuery, user: User, i18n: I18nContext) -> None:
     if user.banned:
         await notify_banned(query, i18n)
         return
-    await query.answer(i18n.get("coming-soon"), show_alert=True)
-
-
-@router.callback_query(MenuCb.filter(F.action == MenuAction.HISTORY))
-async def on_history(query: CallbackQuery, i18n: I18nContext) -> None:
     await query.answer(i18n.get("coming-soon"), show_alert=True)
 
 

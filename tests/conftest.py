@@ -16,6 +16,20 @@ from tests.fakes.telegram import FakeTelegram
 ADMIN_ID = 900_001
 
 
+async def eventually(predicate: Callable[[], Any], timeout: float = 10.0, step: float = 0.05):
+    """Poll a (sync or async) predicate until it is truthy."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        result = predicate()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return result
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError(f"condition not met within {timeout} s")
+        await asyncio.sleep(step)
+
+
 @pytest.fixture
 async def tg() -> AsyncIterator[FakeTelegram]:
     async with FakeTelegram() as server:
@@ -54,6 +68,26 @@ class RunningBot:
     async def ledger(self, user_id: int) -> list:
         async with self.db.read() as session:
             return list(reversed(await wallet.history(session, user_id, limit=10_000)))
+
+    async def fund(self, user_id: int, amount: int) -> None:
+        async with self.db.write() as session:
+            await wallet.credit(
+                session, user_id, amount, reason="topup", key=f"test-fund:{user_id}:{amount}"
+            )
+
+    async def activations(self, user_id: int | None = None) -> list:
+        from sqlalchemy import select
+
+        from db.models import Activation
+
+        async with self.db.read() as session:
+            query = select(Activation).order_by(Activation.id)
+            if user_id is not None:
+                query = query.where(Activation.user_id == user_id)
+            return list((await session.execute(query)).scalars())
+
+    async def wait_catalog(self) -> None:
+        await eventually(lambda: self.app.catalog.offer_count() > 0)
 
     async def assert_ledger_invariant(self) -> None:
         async with self.db.read() as session:

@@ -6,13 +6,14 @@ Countries and products are lowercase names; the product name is our service slug
 
 from __future__ import annotations
 
-import asyncio
 import gc
+import json
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from functools import partial
+from typing import Any, NoReturn
 from urllib.parse import quote
 
 import httpx
@@ -136,13 +137,12 @@ class FiveSimProvider(OtpProvider):
             if native is None:
                 return []
             params = {"country": native}
-        data = await self._get("prices", "/guest/prices", params=params, decode=_loads_big)
+        data = await self._get("prices", "/guest/prices", params=params, decode=collapse_prices)
         if not isinstance(data, dict):
             raise self._bad("price list is not an object", data)
         if native is not None:
             data = {native: data[native]} if native in data else {}
-        with _gc_paused():
-            return parse_prices(data)
+        return offers_from(data)
 
     # --- orders ------------------------------------------------------------------------------
 
@@ -232,17 +232,15 @@ class FiveSimProvider(OtpProvider):
         params: Mapping[str, str] | None = None,
         decode: Callable[[str], Any] = loads,
     ) -> Any:
-        """An idempotent GET: transport errors are retried by ProviderHttp, 5xx answers here."""
-        attempts = self.http.read_attempts
-        for attempt in range(1, attempts + 1):
-            response = await self.http.read("GET", path, endpoint=endpoint, params=params)
-            try:
-                return self._result(response, decode=decode)
-            except Unavailable:
-                if response.status_code not in _RETRY_STATUSES or attempt == attempts:
-                    raise
-            await asyncio.sleep(self.http.backoff_s * min(2 ** (attempt - 1), 8))
-        raise AssertionError("unreachable")  # pragma: no cover
+        """An idempotent GET: transport errors and 500/502/504 answers are retried."""
+        return await self.http.read_parsed(
+            "GET",
+            path,
+            partial(self._result, decode=decode),
+            endpoint=endpoint,
+            params=params,
+            retry_if=_worth_retrying,
+        )
 
     def _result(self, response: httpx.Response, *, decode: Callable[[str], Any] = loads) -> Any:
         """The parsed JSON of a good answer, or the typed error the body (then status) says."""
@@ -347,6 +345,8 @@ class FiveSimProvider(OtpProvider):
 
 @contextmanager
 def _gc_paused() -> Iterator[None]:
+    """The price list makes ~500k short-lived objects, which the cyclic GC would scan again and
+    again while they are built. Nothing here makes cycles, so pause it."""
     enabled = gc.isenabled()
     gc.disable()
     try:
@@ -356,57 +356,70 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _loads_big(text: str) -> Any:
-    """loads() for the ~9 MB price list: about a million new objects, which the cyclic GC
-    would scan again and again while they are built. JSON makes no cycles, so pause it."""
-    with _gc_paused():
-        return loads(text)
+class _Product(tuple):
+    """(cheapest cost in stock, stock summed over operators): one product once collapsed."""
 
 
-def parse_prices(data: Mapping[str, Any]) -> list[OtpOffer]:
-    """country -> product -> operator -> {cost, count, rate} into offers.
+def collapse_prices(text: str | bytes) -> Any:
+    """The price list decoded with each product collapsed to a `_Product` as soon as its
+    operators are read, so the whole tree (~80 MB for 9 MB of JSON) never exists at once.
 
-    The real list is ~9 MB (about 50k products x 3 operators), so this loop avoids per-item
-    validation: values are checked by hand and models built with `_offer()`.
+    Numbers with a fraction are Decimal (never float). Raises ValueError on broken JSON.
     """
-    iso_of = tables.fivesim_country_iso()
-    offers: list[OtpOffer] = []
-    for native_country, products in data.items():
-        if not isinstance(products, dict):
-            continue
-        iso = iso_of.get(native_country)
-        country, name = (iso, None) if iso else (UNKNOWN_PREFIX + native_country, native_country)
-        for product, operators in products.items():
-            if not isinstance(operators, dict):
-                continue
-            best, stock = _cheapest(operators)
-            if best is not None:
-                offers.append(_offer(country, product, best, stock, native_country, name))
-    return offers
+    with _gc_paused():
+        return json.loads(text, parse_float=Decimal, object_hook=_collapse)
 
 
-def _cheapest(operators: Mapping[str, Any]) -> tuple[Decimal | None, int]:
+# A JSON object, or one _collapse() has already collapsed (JSON itself never makes a tuple).
+_NESTED = (dict, tuple)
+
+
+def _collapse(obj: dict[str, Any]) -> Any:
+    """json object_hook, called innermost object first.
+
+    An operator (an object with `cost` or `count` and no object inside) becomes (cost, count),
+    or () when it is sold out or unreadable. A product (an object holding such pairs) becomes a
+    `_Product`, or None when nothing is in stock. Countries and the top level stay dicts.
+    """
+    if "count" in obj or "cost" in obj:
+        for value in obj.values():
+            if isinstance(value, _NESTED):
+                break
+        else:
+            return _operator(obj)
+    for value in obj.values():
+        if type(value) is tuple:
+            return _cheapest(obj)
+    return obj
+
+
+def _operator(info: dict[str, Any]) -> tuple[Decimal | int, int] | tuple[()]:
+    count = info.get("count")
+    if type(count) is not int or count <= 0:  # also refuses bool
+        return ()
+    cost = info.get("cost")
+    if type(cost) is not Decimal and type(cost) is not int:
+        cost = _loose_cost(cost)
+        if cost is None:
+            return ()
+    if cost < 0:
+        return ()
+    return (cost, count)
+
+
+def _cheapest(operators: dict[str, Any]) -> _Product | None:
+    """The operator `any` gets: the cheapest in stock; the stock is summed over operators."""
     best: Decimal | int | None = None
     stock = 0
-    for info in operators.values():
-        if not isinstance(info, dict):
-            continue
-        count = info.get("count")
-        cost = info.get("cost")
-        if type(count) is not int or count <= 0:
-            continue
-        if type(cost) not in (int, Decimal):
-            cost = _loose_cost(cost)
-            if cost is None:
-                continue
-        if cost < 0:
-            continue
-        stock += count
-        if best is None or cost < best:
-            best = cost
+    for value in operators.values():
+        if type(value) is tuple and value:
+            cost, count = value
+            stock += count
+            if best is None or cost < best:
+                best = cost
     if best is None:
-        return None, 0
-    return (best if type(best) is Decimal else Decimal(best)), stock
+        return None
+    return _Product((best if type(best) is Decimal else Decimal(best), stock))
 
 
 def _loose_cost(value: Any) -> Decimal | None:
@@ -419,8 +432,65 @@ def _loose_cost(value: Any) -> Decimal | None:
         return None
 
 
-_OFFER_FIELDS = frozenset(OtpOffer.model_fields)
+def parse_prices(body: bytes | str) -> list[OtpOffer]:
+    """5sim's /guest/prices body (country -> product -> operator -> {cost, count, rate}) into
+    one offer per (country, product): the cheapest operator in stock, stock summed.
 
+    The unfiltered list is ~9 MB (about 50k products x 3 operators): see collapse_prices().
+    Raises ValueError when the body is not JSON or not an object.
+    """
+    data = collapse_prices(body)
+    if not isinstance(data, dict):
+        raise ValueError("the price list is not a JSON object")
+    return offers_from(data)
+
+
+def offers_from(data: Mapping[str, Any]) -> list[OtpOffer]:
+    """Offers from a price list decoded by collapse_prices(); anything unreadable is skipped."""
+    iso_of = tables.fivesim_country_iso()
+    offers: list[OtpOffer] = []
+    append = offers.append
+    with _gc_paused():
+        for native_country, products in data.items():
+            if not isinstance(products, dict):
+                continue
+            iso = iso_of.get(native_country)
+            country, name = (
+                (iso, None) if iso else (UNKNOWN_PREFIX + native_country, native_country)
+            )
+            for product, entry in products.items():
+                if type(entry) is _Product:
+                    append(_offer(country, product, entry[0], entry[1], native_country, name))
+    return offers
+
+
+class _SharedFieldsSet(set[str]):
+    """The `__pydantic_fields_set__` all parsed offers share.
+
+    pydantic gives every model its own set of field names (~500 bytes, as much as the rest of
+    an offer); a frozen offer never changes it, so one will do. It must be a `set` (a frozenset
+    breaks `model_dump(exclude_unset=True)`), so in-place changes are refused, and a copy (as
+    `model_copy(update=...)` makes and then adds to) is a plain set of its own.
+    """
+
+    def __copy__(self) -> set[str]:
+        return set(self)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> set[str]:
+        return set(self)
+
+    def _read_only(self, *args: Any, **kwargs: Any) -> NoReturn:
+        raise TypeError("this fields set is shared by every parsed 5sim offer: copy it first")
+
+    add = discard = remove = pop = clear = update = _read_only
+    difference_update = intersection_update = symmetric_difference_update = _read_only
+    __ior__ = __iand__ = __isub__ = __ixor__ = _read_only  # type: ignore[assignment]
+
+
+# What OtpOffer(...) records as set when given the fields _offer() fills.
+_OFFER_FIELDS_SET = _SharedFieldsSet(
+    name for name in OtpOffer.model_fields if name != "service_name"
+)
 
 _new = object.__new__
 _set = object.__setattr__
@@ -445,7 +515,7 @@ def _offer_fast(
             "service_name": None,
         },
     )
-    _set(offer, "__pydantic_fields_set__", set(_OFFER_FIELDS))
+    _set(offer, "__pydantic_fields_set__", _OFFER_FIELDS_SET)
     _set(offer, "__pydantic_extra__", None)
     _set(offer, "__pydantic_private__", None)
     return offer
@@ -454,7 +524,7 @@ def _offer_fast(
 def _offer_construct(
     country: str, service: str, price: Decimal, stock: int, native: str, name: str | None
 ) -> OtpOffer:
-    return OtpOffer.model_construct(
+    offer = OtpOffer.model_construct(
         country=country,
         service=service,
         price=price,
@@ -463,6 +533,8 @@ def _offer_construct(
         native_service=service,
         country_name=name,
     )
+    _set(offer, "__pydantic_fields_set__", _OFFER_FIELDS_SET)
+    return offer
 
 
 def _pick_offer_factory() -> Callable[..., OtpOffer]:
@@ -474,10 +546,16 @@ def _pick_offer_factory() -> Callable[..., OtpOffer]:
         stock=3,
         native_country="russia",
         native_service="telegram",
+        country_name=None,
     )
     try:
         fast = _offer_fast("RU", "telegram", Decimal("1.5"), 3, "russia", None)
-        if fast == expected and fast.model_dump() == expected.model_dump():
+        if (
+            fast == expected
+            and fast.model_dump() == expected.model_dump()
+            and fast.model_fields_set == expected.model_fields_set
+            and fast.model_copy(update={"stock": 4}).stock == 4
+        ):
             return _offer_fast
     except Exception:  # any change in pydantic's internals: fall back
         pass
@@ -526,6 +604,11 @@ def parse_time(value: Any) -> datetime | None:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     return parsed.astimezone(UTC)
+
+
+def _worth_retrying(response: httpx.Response) -> bool:
+    """A read that failed with a gateway-type error (not 5sim's 429/503 rate limits)."""
+    return response.status_code in _RETRY_STATUSES
 
 
 def _maybe_bought(response: httpx.Response, exc: ProviderError) -> bool:

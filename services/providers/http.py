@@ -2,17 +2,18 @@
 a per-endpoint rate limit (aiolimiter), retries with backoff for reads only (tenacity), and errors
 that never carry the API key.
 
-Adapters call `read()` for idempotent requests and `send_once()` for anything that buys: a buy
-whose answer is lost raises OutcomeUnknown instead of being sent again.
+Adapters call `read()` or `read_parsed()` for idempotent requests (the latter also retries an
+answer its parser calls Unavailable) and `send_once()` for anything that buys: a buy whose answer
+is lost raises OutcomeUnknown instead of being sent again.
 """
 
 from __future__ import annotations
 
 import logging
 import ssl
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import cache
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 from aiolimiter import AsyncLimiter
@@ -28,9 +29,15 @@ from services.redact import redact, register_secret
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 USER_AGENT = "otp-storefront/0.1 (+https://github.com/; httpx)"
 # Errors raised before a single byte of the request went out: safe to say "not sent".
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+
+def _as_is(response: httpx.Response) -> httpx.Response:
+    return response
 
 
 @cache
@@ -109,17 +116,50 @@ class ProviderHttp:
         self, method: str, url: str, *, endpoint: str | None = None, **kwargs: Any
     ) -> httpx.Response:
         """An idempotent request: transport errors are retried with backoff, then Unavailable."""
+        return await self.read_parsed(method, url, _as_is, endpoint=endpoint, **kwargs)
+
+    async def read_parsed(
+        self,
+        method: str,
+        url: str,
+        parse: Callable[[httpx.Response], T],
+        *,
+        endpoint: str | None = None,
+        retry_if: Callable[[httpx.Response], bool] | None = None,
+        **kwargs: Any,
+    ) -> T:
+        """An idempotent request whose answer `parse` reads, tried up to `read_attempts` times
+        with exponential backoff in all.
+
+        Retried: transport errors (the last one becomes Unavailable) and Unavailable raised by
+        `parse` (5xx, ERROR_SQL...). Never retried: an Unavailable carrying `retry_after_s` or
+        read from a 429 (a rate limit: the caller decides when to come back), or one whose
+        response `retry_if` rejects. Anything else `parse` raises is final at once.
+        """
         endpoint = endpoint or url
+        response: httpx.Response | None = None
+
+        def worth_another_try(exc: BaseException) -> bool:
+            if isinstance(exc, httpx.TransportError):
+                return True
+            if not isinstance(exc, Unavailable) or exc.retry_after_s is not None:
+                return False
+            if response is None or response.status_code == 429:
+                return False
+            return retry_if is None or retry_if(response)
+
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.read_attempts),
             wait=wait_exponential(multiplier=self.backoff_s, max=self.backoff_s * 8),
-            retry=retry_if_exception(lambda e: isinstance(e, httpx.TransportError)),
+            retry=retry_if_exception(worth_another_try),
             reraise=True,
         )
         try:
             async for attempt in retrying:
                 with attempt:
-                    return await self._send(method, url, endpoint, **kwargs)
+                    response = None
+                    response = await self._send(method, url, endpoint, **kwargs)
+                    return parse(response)
         except httpx.TransportError as exc:
             raise Unavailable(
                 f"{type(exc).__name__} talking to {self.provider}", provider=self.provider

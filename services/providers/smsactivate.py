@@ -12,7 +12,6 @@ it is the id that `buy()` uses for that ISO; any other id with the same ISO (e.g
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -359,23 +358,19 @@ class SmsActivateProvider(OtpProvider):
     async def _call(
         self, action: str, params: dict[str, Any] | None = None, *, buy: bool = False
     ) -> str:
-        """One action. Reads retry 5xx/ERROR_SQL with backoff; buys are sent exactly once."""
+        """One action. Reads retry 5xx/ERROR_SQL with backoff (not a 429 or an answer with
+        Retry-After: see ProviderHttp.read_parsed); buys are sent exactly once."""
         query = {**self._base_params, **(params or {}), "api_key": self._api_key, "action": action}
-        attempts = 1 if buy else self.http.read_attempts
-        for attempt in range(attempts):
-            if buy:
-                response = await self.http.send_once(
-                    "GET", self._url, endpoint=action, params=query
-                )
-            else:
-                response = await self.http.read("GET", self._url, endpoint=action, params=query)
-            try:
-                return self._check(action, response, buy=buy)
-            except Unavailable:
-                if attempt + 1 >= attempts or response.status_code == 429:
-                    raise
-            await asyncio.sleep(min(self.http.backoff_s * 2**attempt, self.http.backoff_s * 8))
-        raise AssertionError("unreachable")  # pragma: no cover
+        if buy:
+            response = await self.http.send_once("GET", self._url, endpoint=action, params=query)
+            return self._check(action, response, buy=True)
+        return await self.http.read_parsed(
+            "GET",
+            self._url,
+            lambda response: self._check(action, response, buy=False),
+            endpoint=action,
+            params=query,
+        )
 
     def _json(self, action: str, text: str) -> Any:
         try:

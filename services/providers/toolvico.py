@@ -22,7 +22,20 @@ import httpx
 from bot.settings import ProviderConfig
 from services import money
 from services.providers import tables
-from services.providers.base import OtpOffer, OtpProvider, OtpPurchase, OtpState, OtpStatus
+from services.providers.base import (
+    OtpOffer,
+    OtpProvider,
+    OtpPurchase,
+    OtpState,
+    OtpStatus,
+    SmmOrderRequest,
+    SmmOrderStatus,
+    SmmProvider,
+    SmmService,
+    SmmServiceType,
+    smm_order_state,
+    smm_service_type,
+)
 from services.providers.errors import (
     AuthError,
     BadRequest,
@@ -30,6 +43,7 @@ from services.providers.errors import (
     EarlyCancel,
     InvalidState,
     NoNumbers,
+    NotSupported,
     OrderNotFound,
     OutcomeUnknown,
     PriceTooHigh,
@@ -38,6 +52,7 @@ from services.providers.errors import (
     Unavailable,
 )
 from services.providers.http import ProviderHttp, body_text, retry_after
+from services.providers.smmpanel import decimal_or_none, int_or_none, to_int, unique_ids
 
 log = logging.getLogger(__name__)
 
@@ -485,4 +500,136 @@ class ToolvicoOtpProvider(OtpProvider):
             f"{self.name}: cancel of {order_id} was not refunded",
             provider=self.name,
             raw=repr(data),
+        )
+
+
+# --- SMM ----------------------------------------------------------------------------------------
+
+
+class ToolvicoSmmProvider(SmmProvider):
+    """Toolvico SMM orders: link + quantity only, one order per status call, USD wallet.
+
+    No refill, no cancel, no batch status (DESIGN.md: features a protocol lacks are not offered).
+    """
+
+    kind = "toolvico"
+    supports_refill = False
+    supports_cancel = False
+    supports_batch_status = False
+    max_batch = 1
+
+    def __init__(
+        self, config: ProviderConfig, *, transport: httpx.AsyncBaseTransport | None = None
+    ) -> None:
+        self.name = config.name
+        self.currency = config.currency
+        self.api = ToolvicoApi(config, "/smm", transport=transport)
+        self.http = self.api.http
+
+    async def aclose(self) -> None:
+        await self.api.aclose()
+
+    async def balance(self) -> Decimal:
+        data = await self.api.get("balance")
+        return decimal_field(data, "wallet_balance", provider=self.name)
+
+    async def services(self) -> list[SmmService]:
+        data = await self.api.get("services")
+        items = data.get("services")
+        if not isinstance(items, list):
+            raise BadResponse(f"{self.name}: no services list", provider=self.name, raw=repr(data))
+        services = (self._service(item) for item in items)
+        return [service for service in services if service is not None]
+
+    def _service(self, item: Any) -> SmmService | None:
+        """One entry; None (logged) when unusable. place_order takes only link + quantity, so
+        an entry that says it is of another type is hidden."""
+        try:
+            service_id = id_field(item, "service_id", provider=self.name)
+            rate = decimal_field(item, "rate_usd_per_1000", provider=self.name)
+            low, high = to_int(item.get("min")), to_int(item.get("max"))
+        except (BadResponse, AttributeError, ValueError):
+            log.warning("%s: skipping an SMM service entry: %r", self.name, item)
+            return None
+        type_name = item.get("type", "Default")
+        kind = smm_service_type(type_name) if isinstance(type_name, str) else None
+        if kind is not SmmServiceType.DEFAULT:
+            log.debug("%s: hiding SMM service %s of type %r", self.name, service_id, type_name)
+            return None
+        if rate <= 0 or low < 0 or high < max(low, 1):
+            log.warning(
+                "%s: skipping SMM service %s: %s, %s-%s", self.name, service_id, rate, low, high
+            )
+            return None
+        name, category = item.get("name"), item.get("category")
+        description = item.get("description", item.get("desc"))
+        return SmmService(
+            service_id=service_id,
+            name=name.strip() if isinstance(name, str) and name.strip() else f"#{service_id}",
+            category=category.strip() if isinstance(category, str) else "",
+            type=kind,
+            rate=rate,
+            min=low,
+            max=high,
+            description=description.strip() or None if isinstance(description, str) else None,
+        )
+
+    async def add(self, request: SmmOrderRequest, *, client_ref: str) -> str:
+        if request.type is not SmmServiceType.DEFAULT or request.runs is not None:
+            raise NotSupported(
+                f"{self.name}: Toolvico orders take a link and a quantity only",
+                provider=self.name,
+            )
+        body = {
+            "service_id": request.service_id,
+            "link": request.link.strip(),
+            "quantity": request.quantity,
+        }
+        data = await self.api.post("place_order", body, op=Op.BUY)
+        try:
+            order_id = id_field(data, "order_id", provider=self.name)
+        except BadResponse as exc:
+            # success:true means the order was placed; without its id we cannot track it.
+            raise OutcomeUnknown(str(exc), provider=self.name, raw=exc.raw) from None
+        log.info(
+            "%s: SMM order %s placed (ours: %s, charged %s)",
+            self.name,
+            order_id,
+            client_ref,
+            data.get("charged"),
+        )
+        return order_id
+
+    async def statuses(self, order_ids: list[str]) -> dict[str, SmmOrderStatus | ProviderError]:
+        """One request per order (the per-endpoint rate limiter paces them). After a refusal
+        that will repeat for every id (bad key, rate limit) the rest get the same error unasked."""
+        result: dict[str, SmmOrderStatus | ProviderError] = {}
+        ids = unique_ids(order_ids)
+        for index, order_id in enumerate(ids):
+            try:
+                result[order_id] = await self._status(order_id)
+            except ProviderError as exc:
+                result[order_id] = exc
+                if isinstance(exc, AuthError | ProviderBalanceLow) or (
+                    isinstance(exc, Unavailable) and exc.retry_after_s is not None
+                ):
+                    result.update(dict.fromkeys(ids[index + 1 :], exc))
+                    break
+        return result
+
+    async def _status(self, order_id: str) -> SmmOrderStatus:
+        data = await self.api.get("order_status", {"order_id": order_id}, op=Op.ORDER)
+        word = data.get("status")
+        state = smm_order_state(word) if isinstance(word, str) else None
+        if state is None:
+            raise BadResponse(
+                f"{self.name}: unknown SMM status {word!r}", provider=self.name, raw=repr(data)
+            )
+        currency = data.get("currency")
+        return SmmOrderStatus(
+            state=state,
+            charge=decimal_or_none(data.get("charge", data.get("charged"))),
+            start_count=int_or_none(data.get("start_count")),
+            remains=int_or_none(data.get("remains")),
+            currency=currency.strip().upper() if isinstance(currency, str) and currency else None,
         )

@@ -41,7 +41,7 @@ async def test_language_survives_a_restart(start_bot, tg) -> None:
 async def test_help_and_coming_soon_are_honest(bot, tg) -> None:
     alice = tg.user(1001, "Alice")
     await alice.send("/start")
-    answer = await alice.press("📱 Buy a number")
+    answer = await alice.press("📈 SMM services")
     assert answer.text == "🚧 This part of the shop is coming soon."
     await alice.press("❓ Help")
     assert "How it works" in alice.last().text

@@ -207,13 +207,68 @@ async def test_big_price_list_parsed_exactly(fake: FakeFiveSim) -> None:
 
 
 def test_parse_prices_skips_junk_values() -> None:
-    data = loads(
+    data = (
         '{"russia": {"a": {"x": {"cost": "7.5", "count": 2}, "y": {"cost": 1, "count": "9"}},'
         ' "b": {"x": {"cost": NaN, "count": 4}}, "c": [], "d": {"x": null}}, "usa": 5}'
     )
     assert [(o.service, o.price, o.stock) for o in parse_prices(data)] == [
         ("a", Decimal("7.5"), 2)
     ]
+
+
+def test_parse_prices_products_and_operators_named_cost_or_count() -> None:
+    body = (
+        '{"russia": {"cost": {"x": {"cost": 2, "count": 1}},'
+        ' "count": {"cost": {"cost": 3.50, "count": 4, "rate": 1.5}, "y": {"count": 0}}},'
+        ' "count": {"z": {"cost": {"cost": 1, "count": 1}}}}'
+    )
+    offers = parse_prices(body)
+    assert [(o.country, o.service, o.price, o.stock) for o in offers] == [
+        ("RU", "cost", Decimal(2), 1),
+        ("RU", "count", Decimal("3.50"), 4),
+        ("fivesim:count", "z", Decimal(1), 1),
+    ]
+
+
+@pytest.mark.parametrize("body", ["{broken", "[1, 2]", "", "5"])
+def test_parse_prices_refuses_what_is_not_a_price_list(body: str) -> None:
+    with pytest.raises(ValueError):
+        parse_prices(body)
+
+
+def test_parsed_offers_share_one_fields_set_and_still_behave() -> None:
+    a, b = parse_prices(
+        b'{"russia": {"a": {"x": {"cost": 1, "count": 1}}, "b": {"x": {"cost": 2, "count": 2}}}}'
+    )
+    assert a.__pydantic_fields_set__ is b.__pydantic_fields_set__  # one set for all offers
+    with pytest.raises(TypeError):
+        a.__pydantic_fields_set__.add("service_name")  # changing it would change every offer
+    validated = OtpOffer(
+        country="RU",
+        service="a",
+        price=Decimal(1),
+        stock=1,
+        native_country="russia",
+        native_service="a",
+        country_name=None,
+    )
+    assert a == validated and a.model_fields_set == validated.model_fields_set
+    assert a.model_dump(exclude_unset=True) == validated.model_dump(exclude_unset=True)
+    copied = a.model_copy(update={"stock": 9})
+    assert (copied.stock, a.stock, b.stock) == (9, 1, 2)
+    assert a.model_copy(deep=True) == a
+    with pytest.raises(ValueError):
+        a.stock = 5  # type: ignore[misc]  # still frozen
+
+
+@pytest.mark.parametrize("body", ["{broken", "[1, 2]"])
+async def test_unreadable_price_list_is_bad_response(
+    fake: FakeFiveSim, provider: FiveSimProvider, body: str
+) -> None:
+    fake.set_fault("text", route="prices", body=body, status=200)
+    with pytest.raises(BadResponse):
+        await provider.offers()
+    assert fake.hits["prices"] == 1
 
 
 # --- buy ---------------------------------------------------------------------------------------

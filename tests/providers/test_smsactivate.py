@@ -922,6 +922,38 @@ async def test_read_429_not_retried(provider: SmsActivateProvider, fake: FakeSms
     assert fake.requests["getPrices"] == 1
 
 
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [(200, "ERROR_SQL"), (503, {"title": "SERVER_ERROR"})],  # 503 without Retry-After
+)
+async def test_read_fault_tokens_are_retried(
+    provider: SmsActivateProvider, fake: FakeSmsActivate, status: int, body: str | dict[str, Any]
+) -> None:
+    fake.reply("getBalance", body, status=status)
+    assert await provider.balance() == Decimal("92.20")
+    assert fake.requests["getBalance"] == 2
+
+
+async def test_read_fault_with_retry_after_is_left_to_the_caller(
+    provider: SmsActivateProvider, fake: FakeSmsActivate
+) -> None:
+    fake.reply("getBalance", {"title": "SERVER_ERROR"}, status=503, headers={"Retry-After": "30"})
+    with pytest.raises(Unavailable) as info:
+        await provider.balance()
+    assert info.value.retry_after_s == 30.0
+    assert fake.requests["getBalance"] == 1
+
+
+async def test_read_429_without_retry_after_not_retried(
+    provider: SmsActivateProvider, fake: FakeSmsActivate
+) -> None:
+    fake.reply("getBalance", "", status=429, times=3)
+    with pytest.raises(Unavailable) as info:
+        await provider.balance()
+    assert info.value.retry_after_s is None
+    assert fake.requests["getBalance"] == 1
+
+
 async def test_read_hang_is_unavailable(
     provider: SmsActivateProvider, fake: FakeSmsActivate
 ) -> None:

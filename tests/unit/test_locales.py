@@ -14,7 +14,10 @@ ROOT = Path(__file__).resolve().parents[2]
 LOCALES = ROOT / "locales"
 CODE_DIRS = ("bot", "handlers", "services")
 # Keys built at run time from a known prefix (f"admin-{direction}-usage", ...).
-_DYNAMIC = re.compile(r"^(admin-(topup|deduct)-(usage|done)|language-name-\w+|command-\w+)$")
+_DYNAMIC = re.compile(
+    r"^(admin-(topup|deduct)-(usage|done)|language-name-\w+|command-\w+|status-\w+"
+    r"|otp-reason-\w+)$"
+)
 
 
 def keys_of(language: str) -> dict[str, fluent_ast.Message]:
@@ -101,3 +104,13 @@ def test_dynamic_keys_exist() -> None:
         assert f"command-{name}" in keys
     for code in LANGUAGES:
         assert f"language-name-{code}" in keys
+
+
+def test_every_activation_state_and_reason_has_a_text() -> None:
+    from services import activations as act
+
+    keys = set(keys_of("en"))
+    for state in act.OPEN + act.CLOSED:
+        assert f"status-{state}" in keys
+    for reason in ("no_numbers", "provider_error", "no_upstream_order", "other"):
+        assert f"otp-reason-{reason}" in keys

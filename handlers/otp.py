@@ -1,0 +1,358 @@
+"""Buying a number: country -> service -> confirm -> buy, the activation card, history."""
+
+from __future__ import annotations
+
+import contextlib
+
+from aiogram import F, Router
+from aiogram.exceptions import TelegramBadRequest
+from aiogram.filters import Command
+from aiogram.fsm.context import FSMContext
+from aiogram.fsm.state import State, StatesGroup
+from aiogram.types import CallbackQuery, Message
+from aiogram_i18n import I18nContext
+
+from bot.middlewares import notify_banned
+from bot.settings import Settings
+from db.engine import Database
+from db.models import User
+from handlers import otp_views as view
+from handlers.menu import MenuAction, MenuCb
+from handlers.render import show
+from services import activations as act
+from services import wallet
+from services.money import format_money
+
+router = Router(name=__name__)
+HISTORY_PER_PAGE = 5
+
+
+class OtpSearch(StatesGroup):
+    country = State()
+
+
+def _is_demo(otp: act.ActivationService) -> bool:
+    return any(p.is_demo for p in otp.providers.values())
+
+
+async def _balance(db: Database, user_id: int) -> int:
+    async with db.read() as session:
+        return await wallet.balance(session, user_id)
+
+
+# --- browsing ----------------------------------------------------------------------------------
+
+
+@router.callback_query(MenuCb.filter(F.action == MenuAction.BUY))
+async def on_buy_menu(
+    query: CallbackQuery,
+    user: User,
+    i18n: I18nContext,
+    otp: act.ActivationService,
+    settings: Settings,
+) -> None:
+    if user.banned:
+        await notify_banned(query, i18n)
+        return
+    text, markup = view.countries_view(
+        otp.catalog,
+        otp.popular,
+        0,
+        i18n.locale,
+        i18n.get,
+        settings.store_currency,
+        _is_demo(otp),
+    )
+    await show(query, text, markup)
+
+
+@router.callback_query(view.OtpNav.filter())
+async def on_browse(
+    query: CallbackQuery,
+    callback_data: view.OtpNav,
+    user: User,
+    i18n: I18nContext,
+    otp: act.ActivationService,
+    settings: Settings,
+    db: Database,
+    state: FSMContext,
+) -> None:
+    catalog, lang, currency = otp.catalog, i18n.locale, settings.store_currency
+    nav = callback_data
+    if nav.v == "c":
+        text, markup = view.countries_view(
+            catalog, otp.popular, nav.p, lang, i18n.get, currency, _is_demo(otp)
+        )
+    elif nav.v == "f":
+        await state.set_state(OtpSearch.country)
+        kb_text, markup = i18n.get("otp-search-prompt"), None
+        await show(query, kb_text, markup)
+        return
+    elif nav.v == "a":
+        text, markup = view.all_services_view(catalog, nav.p, i18n.get)
+    elif nav.v in {"s", "k", "q"}:
+        country = view.decode_country(catalog, nav.c) if nav.c else None
+        service = view.decode_service(catalog, nav.s, country) if nav.s else None
+        if nav.v == "s" and country and catalog.services(country):
+            text, markup = view.services_view(catalog, country, nav.p, lang, i18n.get, currency)
+        elif nav.v == "k" and service and catalog.countries_for_service(service):
+            text, markup = view.service_countries_view(
+                catalog, service, nav.p, lang, i18n.get, currency
+            )
+        elif nav.v == "q" and country and service:
+            await _confirm(query, otp, db, user, country, service, i18n, currency)
+            return
+        else:
+            await query.answer(i18n.get("otp-out-of-stock"), show_alert=True)
+            return
+    else:
+        await query.answer(i18n.get("callback-stale"), show_alert=True)
+        return
+    await show(query, text, markup)
+
+
+async def _confirm(
+    query: CallbackQuery,
+    otp: act.ActivationService,
+    db: Database,
+    user: User,
+    country: str,
+    service: str,
+    i18n: I18nContext,
+    currency: str,
+) -> None:
+    if user.banned:
+        await notify_banned(query, i18n)
+        return
+    quote = otp.quote(country, service)
+    if quote is None:
+        await query.answer(i18n.get("otp-out-of-stock"), show_alert=True)
+        return
+    balance = await _balance(db, user.id)
+    text, markup = view.confirm_view(
+        otp.catalog, quote, balance, i18n.locale, i18n.get, currency, act.new_token()
+    )
+    await show(query, text, markup)
+
+
+@router.message(OtpSearch.country, F.text)
+async def on_search_text(
+    message: Message,
+    state: FSMContext,
+    i18n: I18nContext,
+    otp: act.ActivationService,
+    settings: Settings,
+) -> None:
+    await state.clear()
+    text, markup = view.search_results_view(
+        otp.catalog, message.text or "", i18n.locale, i18n.get, settings.store_currency
+    )
+    await message.answer(text, reply_markup=markup)
+
+
+# --- buying -----------------------------------------------------------------------------------
+
+
+@router.callback_query(view.OtpBuy.filter())
+async def on_buy(
+    query: CallbackQuery,
+    callback_data: view.OtpBuy,
+    user: User,
+    i18n: I18nContext,
+    otp: act.ActivationService,
+    settings: Settings,
+    db: Database,
+) -> None:
+    currency = settings.store_currency
+    country = view.decode_country(otp.catalog, callback_data.c)
+    service = view.decode_service(otp.catalog, callback_data.s, country)
+    if country is None or service is None:
+        await query.answer(i18n.get("otp-out-of-stock"), show_alert=True)
+        return
+    try:
+        activation = await otp.create(
+            user.id, country, service, callback_data.price, callback_data.t
+        )
+    except act.Banned:
+        await notify_banned(query, i18n)
+        return
+    except act.AlreadyConfirmed as exc:
+        await query.answer(i18n.get("otp-already-bought"))
+        await _show_card(query, otp, exc.activation_id, user, i18n, currency, answer=False)
+        return
+    except act.OutOfStock:
+        await query.answer(i18n.get("otp-out-of-stock"), show_alert=True)
+        return
+    except act.PriceChanged as exc:
+        await query.answer(
+            i18n.get("otp-price-changed", price=format_money(exc.price, currency)), show_alert=True
+        )
+        await _confirm(query, otp, db, user, country, service, i18n, currency)
+        return
+    except act.TooManyActive as exc:
+        await query.answer(i18n.get("otp-too-many", limit=str(exc.limit)), show_alert=True)
+        return
+    except act.NotEnoughMoney:
+        await _confirm(query, otp, db, user, country, service, i18n, currency)
+        return
+    with contextlib.suppress(TelegramBadRequest):
+        await query.answer(i18n.get("otp-buying"))
+    message = query.message
+    if isinstance(message, Message):
+        with contextlib.suppress(TelegramBadRequest):
+            await message.edit_text(i18n.get("otp-buying"))
+        await otp.attach_card(activation.id, message.chat.id, message.message_id)
+    activation = await otp.execute(activation.id)
+    await _render_card(query, otp, activation, i18n, currency)
+
+
+async def _render_card(
+    query: CallbackQuery,
+    otp: act.ActivationService,
+    activation,
+    i18n: I18nContext,
+    currency: str,
+) -> None:
+    text, markup = view.card_view(
+        activation,
+        otp.catalog,
+        i18n.locale,
+        i18n.get,
+        currency,
+        otp.clock(),
+        can_another=otp.supports(activation, "another_sms"),
+    )
+    message = query.message
+    if isinstance(message, Message):
+        try:
+            await message.edit_text(text, reply_markup=markup)
+        except TelegramBadRequest as exc:
+            if "not modified" not in exc.message:
+                raise
+        if activation.card_message_id != message.message_id:
+            await otp.attach_card(activation.id, message.chat.id, message.message_id)
+
+
+async def _show_card(
+    query: CallbackQuery,
+    otp: act.ActivationService,
+    activation_id: int,
+    user: User,
+    i18n: I18nContext,
+    currency: str,
+    *,
+    answer: bool = True,
+) -> None:
+    try:
+        activation = await otp.get_own(user.id, activation_id)
+    except act.NotFound:
+        await query.answer(i18n.get("otp-not-found"), show_alert=True)
+        return
+    await _render_card(query, otp, activation, i18n, currency)
+    if answer:
+        with contextlib.suppress(TelegramBadRequest):
+            await query.answer()
+
+
+# --- the activation card ----------------------------------------------------------------------
+
+
+@router.callback_query(view.OtpAction.filter())
+async def on_activation_action(
+    query: CallbackQuery,
+    callback_data: view.OtpAction,
+    user: User,
+    i18n: I18nContext,
+    otp: act.ActivationService,
+    settings: Settings,
+) -> None:
+    currency = settings.store_currency
+    action, activation_id = callback_data.a, callback_data.i
+    try:
+        if action == "refresh":
+            await _show_card(query, otp, activation_id, user, i18n, currency)
+            return
+        if action == "sms":
+            activation = await otp.get_own(user.id, activation_id)
+            text = activation.sms_text or ""
+            key = "otp-full-sms" if text else "otp-no-full-sms"
+            await query.answer(i18n.get(key, text=text[:190]), show_alert=True)
+            return
+        if action == "cancel":
+            activation = await otp.cancel(user.id, activation_id)
+        elif action == "finish":
+            activation = await otp.finish(user.id, activation_id)
+        elif action == "again":
+            activation = await otp.another_sms(user.id, activation_id)
+            await query.answer(i18n.get("otp-another-requested"))
+            await _render_card(query, otp, activation, i18n, currency)
+            return
+        else:
+            await query.answer(i18n.get("callback-stale"), show_alert=True)
+            return
+    except act.NotFound:
+        await query.answer(i18n.get("otp-not-found"), show_alert=True)
+        return
+    except act.TooEarly as exc:
+        await query.answer(
+            i18n.get("otp-cancel-too-early", seconds=str(exc.seconds)), show_alert=True
+        )
+        return
+    except act.TryLater:
+        await query.answer(i18n.get("otp-try-later"), show_alert=True)
+        return
+    except act.WrongState:
+        await query.answer(i18n.get("otp-wrong-state"), show_alert=True)
+        await _show_card(query, otp, activation_id, user, i18n, currency, answer=False)
+        return
+    await _render_card(query, otp, activation, i18n, currency)
+    with contextlib.suppress(TelegramBadRequest):
+        await query.answer()
+
+
+# --- history ------------------------------------------------------------------------------------
+
+
+async def _history(
+    user: User, page: int, i18n: I18nContext, otp: act.ActivationService, currency: str
+):
+    rows, total = await otp.history(user.id, page * HISTORY_PER_PAGE, HISTORY_PER_PAGE)
+    return view.history_view(rows, total, page, HISTORY_PER_PAGE, otp.catalog, i18n.get, currency)
+
+
+@router.callback_query(MenuCb.filter(F.action == MenuAction.HISTORY))
+async def on_history(
+    query: CallbackQuery,
+    user: User,
+    i18n: I18nContext,
+    otp: act.ActivationService,
+    settings: Settings,
+) -> None:
+    text, markup = await _history(user, 0, i18n, otp, settings.store_currency)
+    await show(query, text, markup)
+
+
+@router.callback_query(view.HistoryCb.filter())
+async def on_history_page(
+    query: CallbackQuery,
+    callback_data: view.HistoryCb,
+    user: User,
+    i18n: I18nContext,
+    otp: act.ActivationService,
+    settings: Settings,
+) -> None:
+    page = max(0, min(callback_data.p, 10_000))
+    text, markup = await _history(user, page, i18n, otp, settings.store_currency)
+    await show(query, text, markup)
+
+
+@router.message(Command("history"))
+async def cmd_history(
+    message: Message,
+    user: User,
+    i18n: I18nContext,
+    otp: act.ActivationService,
+    settings: Settings,
+) -> None:
+    text, markup = await _history(user, 0, i18n, otp, settings.store_currency)
+    await message.answer(text, reply_markup=markup)

@@ -1,0 +1,448 @@
+"""How OTP screens look: texts, keyboards and callback data, shared by the handlers and by the
+presenter the scheduler uses to push codes and refresh activation cards."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from html import escape
+
+from aiogram import Bot
+from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError
+from aiogram.filters.callback_data import CallbackData
+from aiogram.types import InlineKeyboardMarkup
+from aiogram.utils.keyboard import InlineKeyboardBuilder
+from aiogram_i18n.cores import FluentRuntimeCore
+
+from db.models import Activation
+from handlers.menu import MenuAction, MenuCb
+from services import activations as act
+from services.catalog import OtpCatalog, Page
+from services.money import format_money
+
+Translate = Callable[..., str]
+PER_PAGE = 10
+_SAFE_KEY = re.compile(r"[A-Za-z0-9_.-]{1,24}")
+
+
+class OtpNav(CallbackData, prefix="on"):
+    """Browsing: v = view (c countries, s services of a country, a all services,
+    k countries for a service, q confirm), c/s = encoded country/service keys, p = page."""
+
+    v: str
+    c: str = ""
+    s: str = ""
+    p: int = 0
+
+
+class OtpBuy(CallbackData, prefix="ob"):
+    c: str
+    s: str
+    price: int
+    t: str  # the confirmation's idempotency token
+
+
+class OtpAction(CallbackData, prefix="oa"):
+    a: str  # cancel, finish, again, sms, refresh
+    i: int
+
+
+class HistoryCb(CallbackData, prefix="oh"):
+    p: int = 0
+
+
+def encode_key(key: str) -> str:
+    """Catalog keys may hold ':' or be long (`smsactivate:204`): such keys travel hashed."""
+    if _SAFE_KEY.fullmatch(key):
+        return key
+    return "~" + hashlib.sha1(key.encode()).hexdigest()[:12]
+
+
+def decode_country(catalog: OtpCatalog, value: str) -> str | None:
+    if not value.startswith("~"):
+        return value
+    return next((c.iso for c in catalog.countries() if encode_key(c.iso) == value), None)
+
+
+def decode_service(catalog: OtpCatalog, value: str, country: str | None = None) -> str | None:
+    if not value.startswith("~"):
+        return value
+    slugs = (s.slug for s in catalog.services(country)) if country else catalog.all_services()
+    return next((slug for slug in slugs if encode_key(slug) == value), None)
+
+
+def money(micro: int, currency: str) -> str:
+    return format_money(micro, currency)
+
+
+def flag(catalog: OtpCatalog, iso: str) -> str:
+    item = catalog.country(iso)
+    return item.flag if item else "🏳"
+
+
+def _nav_row(
+    kb: InlineKeyboardBuilder, page: Page, make: Callable[[int], CallbackData], t: Translate
+) -> int:
+    if page.pages <= 1:
+        return 0
+    buttons = 0
+    if page.has_prev:
+        kb.button(text=t("button-prev"), callback_data=make(page.page - 1))
+        buttons += 1
+    kb.button(
+        text=t("page-counter", page=str(page.page + 1), pages=str(page.pages)),
+        callback_data=make(page.page),
+    )
+    buttons += 1
+    if page.has_next:
+        kb.button(text=t("button-next"), callback_data=make(page.page + 1))
+        buttons += 1
+    return buttons
+
+
+def countries_view(
+    catalog: OtpCatalog,
+    popular: dict[str, int],
+    page: int,
+    lang: str,
+    t: Translate,
+    currency: str,
+    demo: bool,
+) -> tuple[str, InlineKeyboardMarkup]:
+    items = sorted(catalog.countries("name", lang), key=lambda c: -popular.get(c.iso, 0))
+    text = t("otp-countries-title") if items else t("otp-countries-empty")
+    if demo:
+        text = t("demo-label") + "\n\n" + text
+    current = catalog.page(items, page, PER_PAGE)
+    kb = InlineKeyboardBuilder()
+    for item in current.items:
+        kb.button(
+            text=t(
+                "otp-country-button",
+                flag=item.flag,
+                name=item.name(lang),
+                price=money(item.min_price_micro, currency),
+            ),
+            callback_data=OtpNav(v="s", c=encode_key(item.iso)),
+        )
+    sizes = [2] * math.ceil(len(current.items) / 2)
+    nav = _nav_row(kb, current, lambda p: OtpNav(v="c", p=p), t)
+    kb.button(text=t("otp-search"), callback_data=OtpNav(v="f"))
+    kb.button(text=t("otp-by-service"), callback_data=OtpNav(v="a"))
+    kb.button(text=t("button-menu"), callback_data=MenuCb(action=MenuAction.MAIN))
+    kb.adjust(*sizes, *([nav] if nav else []), 2, 1)
+    return text, kb.as_markup()
+
+
+def search_results_view(
+    catalog: OtpCatalog, query: str, lang: str, t: Translate, currency: str
+) -> tuple[str, InlineKeyboardMarkup]:
+    found = catalog.search_countries(query, lang)[:20]
+    kb = InlineKeyboardBuilder()
+    for item in found:
+        kb.button(
+            text=t(
+                "otp-country-button",
+                flag=item.flag,
+                name=item.name(lang),
+                price=money(item.min_price_micro, currency),
+            ),
+            callback_data=OtpNav(v="s", c=encode_key(item.iso)),
+        )
+    kb.button(text=t("button-back"), callback_data=OtpNav(v="c"))
+    kb.adjust(*([2] * math.ceil(len(found) / 2)), 1)
+    key = "otp-search-results" if found else "otp-search-empty"
+    return t(key, query=escape(query[:64])), kb.as_markup()
+
+
+def services_view(
+    catalog: OtpCatalog, country: str, page: int, lang: str, t: Translate, currency: str
+) -> tuple[str, InlineKeyboardMarkup]:
+    items = catalog.services(country, "name")
+    current = catalog.page(items, page, PER_PAGE)
+    text = t(
+        "otp-services-title",
+        flag=flag(catalog, country),
+        country=escape(catalog.country_name(country, lang)),
+    )
+    kb = InlineKeyboardBuilder()
+    ckey = encode_key(country)
+    for item in current.items:
+        kb.button(
+            text=t(
+                "otp-service-button",
+                service=item.name,
+                price=money(item.min_price_micro, currency),
+                stock=str(item.stock),
+            ),
+            callback_data=OtpNav(v="q", c=ckey, s=encode_key(item.slug)),
+        )
+    nav = _nav_row(kb, current, lambda p: OtpNav(v="s", c=ckey, p=p), t)
+    kb.button(text=t("button-back"), callback_data=OtpNav(v="c"))
+    kb.adjust(*([1] * len(current.items)), *([nav] if nav else []), 1)
+    return text, kb.as_markup()
+
+
+def all_services_view(
+    catalog: OtpCatalog, page: int, t: Translate
+) -> tuple[str, InlineKeyboardMarkup]:
+    current = catalog.page(catalog.all_services(), page, PER_PAGE)
+    kb = InlineKeyboardBuilder()
+    for slug in current.items:
+        kb.button(
+            text=t("otp-service-name-button", service=catalog.service_name(slug)),
+            callback_data=OtpNav(v="k", s=encode_key(slug)),
+        )
+    nav = _nav_row(kb, current, lambda p: OtpNav(v="a", p=p), t)
+    kb.button(text=t("button-back"), callback_data=OtpNav(v="c"))
+    kb.adjust(*([2] * math.ceil(len(current.items) / 2)), *([nav] if nav else []), 1)
+    return t("otp-by-service-title"), kb.as_markup()
+
+
+def service_countries_view(
+    catalog: OtpCatalog, service: str, page: int, lang: str, t: Translate, currency: str
+) -> tuple[str, InlineKeyboardMarkup]:
+    current = catalog.page(catalog.countries_for_service(service, "price", lang), page, PER_PAGE)
+    skey = encode_key(service)
+    kb = InlineKeyboardBuilder()
+    for item in current.items:
+        kb.button(
+            text=t(
+                "otp-service-country-button",
+                flag=item.flag,
+                name=item.name(lang),
+                price=money(item.min_price_micro, currency),
+                stock=str(item.stock),
+            ),
+            callback_data=OtpNav(v="q", c=encode_key(item.iso), s=skey),
+        )
+    nav = _nav_row(kb, current, lambda p: OtpNav(v="k", s=skey, p=p), t)
+    kb.button(text=t("button-back"), callback_data=OtpNav(v="a"))
+    kb.adjust(*([1] * len(current.items)), *([nav] if nav else []), 1)
+    text = t("otp-service-countries-title", service=escape(catalog.service_name(service)))
+    return text, kb.as_markup()
+
+
+def confirm_view(
+    catalog: OtpCatalog,
+    quote: act.Quote,
+    balance: int,
+    lang: str,
+    t: Translate,
+    currency: str,
+    token: str,
+) -> tuple[str, InlineKeyboardMarkup]:
+    names = {
+        "service": escape(catalog.service_name(quote.service)),
+        "flag": flag(catalog, quote.country),
+        "country": escape(catalog.country_name(quote.country, lang)),
+        "price": money(quote.price, currency),
+    }
+    kb = InlineKeyboardBuilder()
+    ckey, skey = encode_key(quote.country), encode_key(quote.service)
+    if balance >= quote.price:
+        text = t(
+            "otp-confirm",
+            **names,
+            balance=money(balance, currency),
+            after=money(balance - quote.price, currency),
+        )
+        kb.button(
+            text=t("otp-confirm-button", price=names["price"]),
+            callback_data=OtpBuy(c=ckey, s=skey, price=quote.price, t=token),
+        )
+    else:
+        text = t(
+            "otp-not-enough",
+            **names,
+            balance=money(balance, currency),
+            missing=money(quote.price - balance, currency),
+        )
+    kb.button(text=t("button-back"), callback_data=OtpNav(v="s", c=ckey))
+    kb.adjust(1)
+    return text, kb.as_markup()
+
+
+def card_view(
+    activation: Activation,
+    catalog: OtpCatalog,
+    lang: str,
+    t: Translate,
+    currency: str,
+    now: datetime,
+    *,
+    can_another: bool,
+) -> tuple[str, InlineKeyboardMarkup]:
+    price = money(activation.price, currency)
+    lines = []
+    if activation.phone:
+        lines.append(t("otp-card-number", phone=escape(activation.phone)))
+    lines.append(
+        t(
+            "otp-card-what",
+            service=escape(catalog.service_name(activation.service)),
+            flag=flag(catalog, activation.country),
+            country=escape(catalog.country_name(activation.country, lang)),
+            price=price,
+        )
+    )
+    kb = InlineKeyboardBuilder()
+    status = activation.status
+    if activation.code:
+        lines.append(t("otp-card-code", code=escape(activation.code)))
+    if status == act.WAITING:
+        left = (activation.expires_at - now).total_seconds() if activation.expires_at else 0
+        lines.append(t("otp-card-waiting", minutes=str(max(0, math.ceil(left / 60)))))
+        if activation.cancel_after and now < activation.cancel_after:
+            lines.append(t("otp-card-cancel-hint", time=activation.cancel_after.strftime("%H:%M")))
+        kb.button(
+            text=t("otp-button-cancel"), callback_data=OtpAction(a="cancel", i=activation.id)
+        )
+        kb.button(
+            text=t("otp-button-refresh"), callback_data=OtpAction(a="refresh", i=activation.id)
+        )
+    elif status == act.RECEIVED:
+        if can_another:
+            kb.button(
+                text=t("otp-button-another"), callback_data=OtpAction(a="again", i=activation.id)
+            )
+        kb.button(
+            text=t("otp-button-finish"), callback_data=OtpAction(a="finish", i=activation.id)
+        )
+    elif status == act.FINISHED:
+        lines.append(t("otp-card-finished"))
+    elif status == act.CANCELLED:
+        lines.append(t("otp-card-cancelled", price=price))
+    elif status == act.EXPIRED:
+        lines.append(t("otp-card-expired", price=price))
+    elif status == act.FAILED:
+        reason = activation.fail_reason or "other"
+        key = f"otp-reason-{reason}" if reason in _REASONS else "otp-reason-other"
+        lines.append(t("otp-card-failed", reason=t(key), price=price))
+    elif status == act.UNKNOWN:
+        lines.append(t("otp-card-unknown"))
+        kb.button(
+            text=t("otp-button-refresh"), callback_data=OtpAction(a="refresh", i=activation.id)
+        )
+    else:
+        lines.append(t("otp-card-buying"))
+    if activation.code and activation.sms_text:
+        kb.button(text=t("otp-button-full-sms"), callback_data=OtpAction(a="sms", i=activation.id))
+    kb.button(text=t("button-menu"), callback_data=MenuCb(action=MenuAction.MAIN))
+    kb.adjust(2, 1, 1)
+    return "\n".join(lines), kb.as_markup()
+
+
+_REASONS = {act.REASON_NO_NUMBERS, act.REASON_PROVIDER_ERROR, act.REASON_NO_UPSTREAM_ORDER}
+
+
+def history_view(
+    rows: Sequence[Activation],
+    total: int,
+    page: int,
+    per_page: int,
+    catalog: OtpCatalog,
+    t: Translate,
+    currency: str,
+) -> tuple[str, InlineKeyboardMarkup]:
+    kb = InlineKeyboardBuilder()
+    if not rows:
+        kb.button(text=t("button-menu"), callback_data=MenuCb(action=MenuAction.MAIN))
+        return t("history-empty"), kb.as_markup()
+    pages = max(1, math.ceil(total / per_page))
+    lines = [t("history-title", page=str(page + 1), pages=str(pages))]
+    for row in rows:
+        code = t("history-code", code=escape(row.code)) if row.code else ""
+        lines.append(
+            t(
+                "history-row",
+                id=str(row.id),
+                date=row.created_at.strftime("%Y-%m-%d %H:%M"),
+                service=escape(catalog.service_name(row.service)),
+                flag=flag(catalog, row.country),
+                phone=escape(row.phone or "—"),
+                price=money(row.price, currency),
+                status=t(f"status-{row.status}"),
+                code=code,
+            )
+        )
+    opens = [r for r in rows if r.status in act.OPEN]
+    for row in opens:
+        kb.button(
+            text=t("history-open", id=str(row.id)), callback_data=OtpAction(a="refresh", i=row.id)
+        )
+    nav = _nav_row(kb, Page(rows, page, pages, total), lambda p: HistoryCb(p=p), t)
+    kb.button(text=t("button-menu"), callback_data=MenuCb(action=MenuAction.MAIN))
+    kb.adjust(*([2] * math.ceil(len(opens) / 2)), *([nav] if nav else []), 1)
+    return "\n".join(lines), kb.as_markup()
+
+
+class TelegramPresenter:
+    """What the activation service needs from Telegram, rendered in the user's language."""
+
+    def __init__(
+        self,
+        bot: Bot,
+        core: FluentRuntimeCore,
+        catalog: OtpCatalog,
+        currency: str,
+        supports_another: Callable[[Activation], bool],
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.bot = bot
+        self.core = core
+        self.catalog = catalog
+        self.currency = currency
+        self.supports_another = supports_another
+        self.clock = clock
+
+    def _t(self, language: str) -> Translate:
+        return lambda key, **kwargs: self.core.get(key, language, **kwargs)
+
+    def code_text(self, activation: Activation, language: str) -> str:
+        return self._t(language)(
+            "otp-code-message",
+            service=escape(self.catalog.service_name(activation.service)),
+            phone=escape(activation.phone or ""),
+            code=escape(activation.code or ""),
+        )
+
+    def closed_text(self, activation: Activation, language: str) -> str:
+        key = {
+            act.CANCELLED: "otp-closed-cancelled",
+            act.EXPIRED: "otp-closed-expired",
+        }.get(activation.status, "otp-closed-failed")
+        return self._t(language)(
+            key,
+            service=escape(self.catalog.service_name(activation.service)),
+            phone=escape(activation.phone or ""),
+            price=money(activation.price, self.currency),
+        )
+
+    async def refresh_card(self, activation: Activation, language: str) -> None:
+        if activation.card_chat_id is None or activation.card_message_id is None:
+            return
+        text, markup = card_view(
+            activation,
+            self.catalog,
+            language,
+            self._t(language),
+            self.currency,
+            self.clock(),
+            can_another=self.supports_another(activation),
+        )
+        try:
+            await self.bot.edit_message_text(
+                text=text,
+                chat_id=activation.card_chat_id,
+                message_id=activation.card_message_id,
+                reply_markup=markup,
+            )
+        except TelegramBadRequest as exc:
+            if "not modified" not in exc.message:
+                raise
+        except TelegramForbiddenError:
+            pass  # blocked the bot: the money side goes on without the card
