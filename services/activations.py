@@ -694,17 +694,37 @@ class ActivationService:
         now = self.clock()
         due = [a for a in activations if a.expires_at is not None and now >= a.expires_at]
         live = [a for a in activations if a not in due]
+        listed = await self._listed_statuses(provider) if live else {}
+        from_list = [a for a in live if a.provider_order_id in listed]
+        single = [a for a in live if a.provider_order_id not in listed]
         budget = self._poll_budget(name)
         if budget is not None:
-            live = live[:budget]  # youngest first: they are the ones waiting for a code
+            # Youngest first: they are the ones waiting for a code.
+            single = single[: max(0, budget - (1 if provider.supports_order_list else 0))]
         semaphore = asyncio.Semaphore(16)
 
         async def one(activation: Activation) -> None:
             async with semaphore:
                 await self._poll_one(provider, activation)
 
-        await asyncio.gather(*(self._expire(a) for a in due), *(one(a) for a in live))
+        await asyncio.gather(
+            *(self._expire(a) for a in due),
+            *(self.apply_status(a, listed[a.provider_order_id or ""]) for a in from_list),
+            *(one(a) for a in single),
+        )
         await self._refresh_stale_cards([a for a in live if a.status == WAITING])
+
+    async def _listed_statuses(self, provider: OtpProvider) -> dict[str, OtpStatus]:
+        """One list call instead of one status call per order, where the protocol has a list.
+        Orders missing from it (ended, or beyond its pages) are asked one by one."""
+        if not provider.supports_order_list:
+            return {}
+        try:
+            orders = await provider.active_orders()
+        except ProviderError as exc:
+            log.info("order list failed", extra={"provider": provider.name, "error": str(exc)})
+            return {}
+        return {o.order_id: o.status for o in orders if o.status is not None}
 
     async def _poll_one(self, provider: OtpProvider, activation: Activation) -> None:
         try:

@@ -93,7 +93,10 @@ async def test_buy_code_finish(shop, sa, tg) -> None:
     card = await eventually(lambda: "Code: 123456" in alice.messages[0].text and alice.messages[0])
     assert "📨 Another SMS" in card.button_texts and "✔️ Finish" in card.button_texts
 
-    assert "📄 Show full SMS" not in card.button_texts  # handler_api's getStatus has no text
+    # The text comes from getActiveActivations, which the poller reads instead of N getStatus.
+    answer = await alice.press("📄 Show full SMS", message=card)
+    assert answer.text == "📄 Telegram code 123456. Do not give it to anyone"
+    assert sa.requests["getStatus"] == 0
     await alice.press("✔️ Finish", message=card)
     assert "Finished." in alice.messages[0].text
     assert upstream.state == "finished"
