@@ -74,7 +74,7 @@ def build_app(settings: Settings) -> App:
         i18n.core,
         catalog,
         settings.store_currency,
-        lambda activation: otp.supports(activation, "another_sms"),
+        otp.supports,
         otp.clock,
     )
 
@@ -189,7 +189,7 @@ def _now() -> datetime:
 async def stop_background(app: App) -> None:
     if app.scheduler.running:
         app.scheduler.shutdown(wait=False)
-    await app.otp.wait_idle()
+    await app.otp.stop()
     await app.outbox.stop()
 
 

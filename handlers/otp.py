@@ -221,6 +221,7 @@ async def _render_card(
         currency,
         otp.clock(),
         can_another=otp.supports(activation, "another_sms"),
+        can_finish=otp.supports(activation, "finish"),
     )
     message = query.message
     if isinstance(message, Message):

@@ -275,6 +275,7 @@ def card_view(
     now: datetime,
     *,
     can_another: bool,
+    can_finish: bool = True,
 ) -> tuple[str, InlineKeyboardMarkup]:
     price = money(activation.price, currency)
     lines = []
@@ -309,9 +310,10 @@ def card_view(
             kb.button(
                 text=t("otp-button-another"), callback_data=OtpAction(a="again", i=activation.id)
             )
-        kb.button(
-            text=t("otp-button-finish"), callback_data=OtpAction(a="finish", i=activation.id)
-        )
+        if can_finish:
+            kb.button(
+                text=t("otp-button-finish"), callback_data=OtpAction(a="finish", i=activation.id)
+            )
     elif status == act.FINISHED:
         lines.append(t("otp-card-finished"))
     elif status == act.CANCELLED:
@@ -389,14 +391,14 @@ class TelegramPresenter:
         core: FluentRuntimeCore,
         catalog: OtpCatalog,
         currency: str,
-        supports_another: Callable[[Activation], bool],
+        supports: Callable[[Activation, str], bool],
         clock: Callable[[], datetime],
     ) -> None:
         self.bot = bot
         self.core = core
         self.catalog = catalog
         self.currency = currency
-        self.supports_another = supports_another
+        self.supports = supports
         self.clock = clock
 
     def _t(self, language: str) -> Translate:
@@ -432,7 +434,8 @@ class TelegramPresenter:
             self._t(language),
             self.currency,
             self.clock(),
-            can_another=self.supports_another(activation),
+            can_another=self.supports(activation, "another_sms"),
+            can_finish=self.supports(activation, "finish"),
         )
         try:
             await self.bot.edit_message_text(

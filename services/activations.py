@@ -179,6 +179,8 @@ class ActivationService:
         self.presenter: Presenter | None = None
         self._in_flight: set[int] = set()  # buys this process is making right now
         self._poll_lock = asyncio.Lock()
+        self._reconcile_lock = asyncio.Lock()
+        self._stopped = False
         self.popular: dict[str, int] = {}  # country -> purchases, for "most bought first"
 
     # --- buying --------------------------------------------------------------------------
@@ -656,14 +658,15 @@ class ActivationService:
 
     # --- the scheduler's side ------------------------------------------------------------
 
-    async def wait_idle(self) -> None:
-        """Let a poll round that is running finish (shutdown)."""
-        async with self._poll_lock:
+    async def stop(self) -> None:
+        """Shutdown: no new rounds, and let a running one finish."""
+        self._stopped = True
+        async with self._poll_lock, self._reconcile_lock:
             pass
 
     async def poll(self) -> None:
         """One round over every active activation; runs never overlap."""
-        if self._poll_lock.locked():
+        if self._poll_lock.locked() or self._stopped:
             return
         async with self._poll_lock:
             async with self.db.read() as session:
@@ -784,16 +787,17 @@ class ActivationService:
     async def reconcile(self) -> None:
         """Activations left 'buying' or 'unknown' (a crash, a lost answer): find the order
         upstream and adopt it, or refund when the provider has no such order."""
-        async with self.db.read() as session:
-            rows = await session.execute(
-                select(Activation).where(Activation.status.in_((BUYING, UNKNOWN)))
-            )
-            pending = [a for a in rows.scalars() if a.id not in self._in_flight]
-        if not pending:
+        if self._stopped or self._reconcile_lock.locked():
             return
-        lists: dict[str, list[OtpActiveOrder] | None] = {}
-        for activation in pending:
-            await self._reconcile_one(activation, lists)
+        async with self._reconcile_lock:
+            async with self.db.read() as session:
+                rows = await session.execute(
+                    select(Activation).where(Activation.status.in_((BUYING, UNKNOWN)))
+                )
+                pending = [a for a in rows.scalars() if a.id not in self._in_flight]
+            lists: dict[str, list[OtpActiveOrder] | None] = {}
+            for activation in pending:
+                await self._reconcile_one(activation, lists)
 
     async def _reconcile_one(
         self, activation: Activation, lists: dict[str, list[OtpActiveOrder] | None]

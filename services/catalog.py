@@ -477,7 +477,10 @@ def _index_from(
         else:
             rows.append(row)
 
-    names = {slug: service_names.get(slug) or tables.service_name(slug) for slug in per_service}
+    names = {
+        slug: tables.service_names().get(slug) or service_names.get(slug) or slug
+        for slug in per_service
+    }
     slug_order = tuple(sorted(names, key=lambda slug: (names[slug].casefold(), slug)))
     per_country: dict[str, list[ServiceItem]] = {}
     for slug in slug_order:
