@@ -6,6 +6,7 @@ Nothing is created at import time; `build_app(settings)` makes one application a
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -187,6 +188,11 @@ def _now() -> datetime:
 
 
 async def stop_background(app: App) -> None:
+    # Updates still being handled (a buy waiting for its upstream) finish before anything
+    # closes; aiogram keeps their tasks in a private set, hence the getattr.
+    in_flight = set(getattr(app.dp, "_handle_update_tasks", ()))
+    if in_flight:
+        await asyncio.wait(in_flight, timeout=60)
     if app.scheduler.running:
         app.scheduler.shutdown(wait=False)
     await app.otp.stop()

@@ -63,6 +63,12 @@ async def buy_telegram_in_russia(alice) -> None:
     assert "Price: $0.18" in confirm.text
     assert "$10.00 → after purchase: $9.82" in confirm.text
     await alice.press("✅ Buy for $0.18")
+    await bought(alice)
+
+
+async def bought(alice) -> None:
+    """The Buy press is answered at once; the card follows when the upstream has answered."""
+    await eventually(lambda: "Buying your number" not in alice.last().text)
 
 
 def only_activation(fake: FakeSmsActivate):
@@ -422,6 +428,7 @@ async def test_fivesim_journey_with_the_full_sms_text(start_bot, tg) -> None:
         await alice.press("Russia")
         await alice.press("Telegram · $0.24 · 9")
         await alice.press("✅ Buy for $0.24")
+        await bought(alice)
         (order,) = five.orders.values()
         five.deliver_sms(order.id, "98765", "Telegram code: 98765 <do not share>")
         await code_message(alice, "98765")

@@ -10,7 +10,14 @@ from sqlalchemy import update
 
 from db.models import User
 from tests.conftest import eventually
-from tests.e2e.test_otp_journey import FAST, FUNDS, TG_RU, buy_telegram_in_russia, sa_entry
+from tests.e2e.test_otp_journey import (
+    FAST,
+    FUNDS,
+    TG_RU,
+    bought,
+    buy_telegram_in_russia,
+    sa_entry,
+)
 from tests.fakes.smsactivate import FakeSmsActivate
 from tests.fakes.toolvico import FakeToolvico
 
@@ -56,6 +63,7 @@ async def buy_discord_in_pakistan(alice) -> None:
     await alice.press("Pakistan")
     await alice.press("Discord · $0.05")  # 0.04 x 1.2 = 0.048 -> $0.05
     await alice.press("✅ Buy for $0.05")
+    await bought(alice)
 
 
 async def test_toolvico_code_arrives_and_unsupported_buttons_are_absent(
@@ -117,6 +125,7 @@ async def test_the_demo_shop_works_with_no_providers_configured(start_bot, tg) -
     await alice.press(alice.last().button_texts[0])
     buy = next(b for b in alice.last().button_texts if b.startswith("✅ Buy for"))
     await alice.press(buy)
+    await bought(alice)
     assert "Waiting for the SMS" in alice.last().text
     pushed = await eventually(lambda: [m for m in alice.messages if "code for" in m.text])
     (activation,) = await bot.activations(ALICE)

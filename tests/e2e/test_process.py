@@ -6,6 +6,7 @@ import asyncio
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -25,16 +26,39 @@ def bot_env(tg: FakeTelegram, tmp_path: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-async def start_process(env: dict[str, str], cwd: Path) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        env=env,
-        cwd=cwd,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+class BotProcess:
+    """`python -m bot` with its logs going to a file: a pipe nobody reads while the bot runs
+    would fill up and block the bot's event loop on its next log line."""
+
+    def __init__(self, process: asyncio.subprocess.Process, log_path: Path) -> None:
+        self.process = process
+        self.log_path = log_path
+
+    def send_signal(self, sig: int) -> None:
+        self.process.send_signal(sig)
+
+    @property
+    def returncode(self) -> int | None:
+        return self.process.returncode
+
+    async def communicate(self) -> tuple[bytes, bytes]:
+        await self.process.wait()
+        return b"", self.log_path.read_bytes()
+
+
+async def start_process(env: dict[str, str], cwd: Path) -> BotProcess:
+    log_path = cwd / f"bot-{time.monotonic_ns()}.log"
+    with log_path.open("wb") as log_file:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bot",
+            env=env,
+            cwd=cwd,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=log_file,
+        )
+    return BotProcess(process, log_path)
 
 
 @pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
@@ -103,3 +127,59 @@ async def test_invalid_settings_stop_with_one_line_naming_the_key(
     assert stderr.strip().count("\n") == 0, stderr
     assert stderr.startswith(expected), stderr
     assert "Traceback" not in stderr
+
+
+async def test_secrets_never_reach_the_logs_of_a_real_run(tmp_path) -> None:
+    """A full journey at DEBUG with recognizable secrets; the captured logs hold none of them."""
+    from db.engine import Database
+    from services import wallet
+    from tests.conftest import eventually
+    from tests.fakes.smsactivate import FakeSmsActivate
+
+    token = "424242:SECRET-BOT-TOKEN-do-not-log-me"
+    sa_key = "SECRET-SA-KEY-0123456789"
+    async with FakeTelegram(token=token) as tg, FakeSmsActivate(api_key=sa_key) as sa:
+        providers = (
+            f'[{{"name": "hero", "kind": "smsactivate", "base_url": "{sa.url}", '
+            f'"api_key": "{sa_key}", "currency": "USD", "rate": "1"}}]'
+        )
+        env = bot_env(
+            tg,
+            tmp_path,
+            LOG_LEVEL="DEBUG",
+            PROVIDERS=providers,
+            POLL_INTERVAL_S="0.3",
+            MIN_CANCEL_DELAY_S="0",
+            ADMIN_IDS="5",
+        )
+        env["BOT_TOKEN"] = token
+        process = await start_process(env, tmp_path)
+        try:
+            await tg.wait_for(lambda: tg.get_updates_calls > 0, timeout=30)
+            alice = tg.user(1001, "Alice")
+            await alice.send("/start")
+            db = Database(env["DATABASE_URL"])
+            async with db.write() as session:
+                await wallet.credit(session, 1001, 5_000_000, reason="topup", key="t")
+            await db.dispose()
+            await eventually(lambda: sa.requests["getPrices"] > 0, 20)
+            await alice.press("📱 Buy a number")
+            await alice.press("Russia")
+            await alice.press("Telegram · $0.18")
+            await alice.press("✅ Buy for $0.18")
+            (activation,) = sa.activations.values()
+            sa.deliver_sms(activation.id, "313131")
+            await eventually(lambda: any("313131" in m.text for m in alice.messages), 20)
+            admin = tg.user(5, "Admin")
+            await admin.send("/topup 1001 1")
+            sa.inject("500", action="getActiveActivations", times=5)  # errors get logged too
+            await asyncio.sleep(1.5)
+        finally:
+            process.send_signal(signal.SIGTERM)
+            _, stderr = await asyncio.wait_for(process.communicate(), 20)
+    log = stderr.decode()
+    assert process.returncode == 0, log[-2000:]
+    assert "HTTP Request" in log and "getActiveActivations" in log  # the URLs were logged...
+    assert "api_key=***" in log  # ...with the key masked
+    for secret in (token, sa_key, token.split(":")[1]):
+        assert secret not in log
