@@ -27,19 +27,44 @@ from bot.telegram import RetryAfterMiddleware, make_sender
 from db.engine import Database
 from db.migrate import upgrade
 from handlers import get_routers
+from handlers.broadcast import BroadcastPresenter
 from handlers.otp_views import TelegramPresenter
+from handlers.smm_views import SmmPresenter
 from services.activations import ActivationService, OtpRules
+from services.broadcast import BroadcastService
 from services.catalog import MarkupRule, OtpCatalog
-from services.catalog_store import load_snapshot, save_snapshot
+from services.catalog_store import SMM, load_snapshot, save_snapshot
+from services.health import HEALTH, ProviderHealth
+from services.markups import Markups
+from services.money import ceil_micro, format_money
+from services.notifier import NotificationWorker, Notifier
 from services.outbox import OutboxWorker
-from services.providers.base import OtpProvider
-from services.providers.registry import build_otp_providers
+from services.provider_watch import ErrorBurstWatch, check_balances
+from services.providers.base import OtpProvider, SmmProvider
+from services.providers.registry import build_otp_providers, build_smm_providers
 from services.redact import register_secret
+from services.smm_catalog import SmmCatalog
+from services.smm_orders import SmmOrderService, SmmRules
 
 log = logging.getLogger(__name__)
 
 USER_COMMANDS = ("start", "balance", "history", "language", "help")
-ADMIN_COMMANDS = ("topup", "deduct", "audit")
+ADMIN_COMMANDS = (
+    "topup",
+    "deduct",
+    "audit",
+    "user",
+    "stats",
+    "providers",
+    "provider",
+    "markup",
+    "ban",
+    "unban",
+    "refund",
+    "broadcast",
+    "broadcast_cancel",
+)
+MONEY_FIELDS = frozenset({"amount", "price", "cost", "profit", "balance", "threshold"})
 
 
 @dataclass
@@ -54,7 +79,31 @@ class App:
     providers: dict[str, OtpProvider]
     catalog: OtpCatalog
     otp: ActivationService
+    smm_providers: dict[str, SmmProvider]
+    smm_catalog: SmmCatalog
+    smm: SmmOrderService
+    broadcasts: BroadcastService
     errors: list[int] = field(default_factory=list)  # update ids the error handler saw
+    notifier: Notifier = field(default_factory=Notifier)
+    notifications: NotificationWorker | None = None
+    markups: Markups | None = None
+    health: ProviderHealth = HEALTH
+    disabled: set[str] = field(default_factory=set)  # providers an admin switched off
+    error_watch: ErrorBurstWatch = field(default_factory=lambda: ErrorBurstWatch(HEALTH))
+
+    async def set_provider_enabled(self, name: str, enabled: bool) -> None:
+        from services.admin import set_provider_enabled
+
+        await set_provider_enabled(self.db, name, enabled)
+        (self.disabled.discard if enabled else self.disabled.add)(name)
+        await self.reprice()
+
+    async def reprice(self) -> None:
+        """Markups or provider switches changed: rebuild both catalogs from what they hold."""
+        self.catalog.excluded = set(self.disabled)
+        self.smm_catalog.excluded = set(self.disabled)
+        await self.catalog.rebuild()
+        self.smm_catalog.rebuild()
 
 
 def build_app(settings: Settings) -> App:
@@ -78,6 +127,22 @@ def build_app(settings: Settings) -> App:
         otp.supports,
         otp.clock,
     )
+    smm_providers, smm_catalog, smm = build_smm(settings, db, outbox)
+    smm.presenter = SmmPresenter(i18n.core, settings.store_currency)
+    broadcasts = BroadcastService(db, make_sender(bot), rate_per_s=settings.broadcast_rate_per_s)
+    broadcasts.progress = BroadcastPresenter(bot, i18n.core, settings.default_language)
+
+    notifier = make_notifier(settings, i18n)
+    otp.notifier = notifier
+    smm.notifier = notifier
+    markups = Markups(
+        env_default=settings.markup_percent,
+        configured={
+            p.name: p.markup_percent for p in settings.providers if p.markup_percent is not None
+        },
+    )
+    catalog.set_price_rule(markups.otp_markup)
+    smm_catalog.markup_for = markups.smm_markup
 
     dp = Dispatcher(
         settings=settings,
@@ -87,15 +152,41 @@ def build_app(settings: Settings) -> App:
         error_counter=errors,
         otp=otp,
         catalog=catalog,
+        smm_orders=smm,
+        notifier=notifier,
     )
-    dp.update.outer_middleware(UserMiddleware(db, settings.default_language))
+    dp.update.outer_middleware(UserMiddleware(db, settings.default_language, notifier))
     dp.shutdown.register(stop_background)  # before i18n's own shutdown empties its locales
     i18n.setup(dispatcher=dp)
     dp.update.outer_middleware(ThrottlingMiddleware(settings.throttle_rate_per_s))
     dp.include_routers(*get_routers())
 
-    app = App(settings, bot, dp, db, scheduler, outbox, i18n, providers, catalog, otp, errors)
+    app = App(
+        settings,
+        bot,
+        dp,
+        db,
+        scheduler,
+        outbox,
+        i18n,
+        providers,
+        catalog,
+        otp,
+        smm_providers,
+        smm_catalog,
+        smm,
+        broadcasts,
+        errors,
+        notifier=notifier,
+        markups=markups,
+    )
+    if settings.notify_chat_id is not None:
+        app.notifications = NotificationWorker(
+            db, make_group_sender(bot, settings.notify_chat_id, settings.notify_thread_id)
+        )
+        notifier.wake = app.notifications.kick
     dp["app"] = app
+    dp["broadcasts"] = broadcasts
     dp.startup.register(on_startup)
     dp.shutdown.register(on_shutdown)
     return app
@@ -132,14 +223,68 @@ def build_otp(
     return providers, catalog, otp
 
 
+def build_smm(
+    settings: Settings, db: Database, outbox: OutboxWorker
+) -> tuple[dict[str, SmmProvider], SmmCatalog, SmmOrderService]:
+    configs = [p for p in settings.smm_providers if p.enabled]
+    providers = build_smm_providers(configs, demo_step_s=settings.demo_smm_step_s)
+    markups = {p.name: p.markup_percent for p in configs if p.markup_percent is not None}
+    catalog = SmmCatalog(
+        providers.values(),
+        rates={p.name: p.rate for p in configs},
+        markup_for=lambda provider, _category, _service: markups.get(
+            provider, settings.markup_percent
+        ),
+    )
+    rules = SmmRules(
+        poll_interval_s=settings.poll_interval_s,
+        reconcile_grace_s=settings.reconcile_grace_s,
+        rate_limits={
+            name: provider.http.rate_limit_per_min
+            for name, provider in providers.items()
+            if getattr(getattr(provider, "http", None), "rate_limit_per_min", None)
+        },
+    )
+    smm = SmmOrderService(db, catalog, providers, rules, kick_outbox=outbox.kick)
+    return providers, catalog, smm
+
+
+def make_notifier(settings: Settings, i18n: I18nMiddleware) -> Notifier:
+    """Group lines in the shop's default language, money formatted in the store currency."""
+    language, currency = settings.default_language, settings.store_currency
+
+    def render(event: str, fields: dict) -> str:
+        values = {
+            key: format_money(value, currency) if key in MONEY_FIELDS else str(value)
+            for key, value in fields.items()
+        }
+        return i18n.core.get(f"notify-{event}", language, **values)
+
+    return Notifier(render, enabled=settings.notify_chat_id is not None)
+
+
+def make_group_sender(bot: Bot, chat_id: int, thread_id: int | None):
+    send = make_sender(bot, message_thread_id=thread_id)
+
+    async def send_to_group(text: str):
+        return await send(chat_id, text)
+
+    return send_to_group
+
+
 async def on_startup(app: App) -> None:
     await upgrade(app.db)
     await set_commands(app)
+    await load_admin_settings(app)
     await load_snapshot(app.db, app.catalog)
+    await load_snapshot(app.db, app.smm_catalog, SMM)
     await app.otp.load_popularity()
     schedule_jobs(app)
     app.scheduler.start()
     app.outbox.start()
+    if app.notifications is not None:
+        app.notifications.start()
+    await app.broadcasts.resume()
     log.info(
         "bot started",
         extra={"admins": len(app.settings.admin_ids), "providers": len(app.providers)},
@@ -174,6 +319,66 @@ def schedule_jobs(app: App) -> None:
         next_run_time=_now(),
         **common,
     )
+    if app.notifications is not None:
+        scheduler.add_job(
+            watch_balances,
+            "interval",
+            seconds=600,
+            args=[app],
+            id="watch-balances",
+            next_run_time=_now(),
+            **common,
+        )
+        scheduler.add_job(
+            watch_errors, "interval", seconds=60, args=[app], id="watch-errors", **common
+        )
+    scheduler.add_job(
+        refresh_smm_catalog,
+        "interval",
+        seconds=settings.catalog_refresh_s,
+        args=[app],
+        id="smm-catalog",
+        next_run_time=_now(),
+        **common,
+    )
+    scheduler.add_job(
+        app.smm.poll,
+        "interval",
+        seconds=settings.poll_interval_s,
+        id="smm-poll",
+        next_run_time=_now(),
+        **common,
+    )
+    scheduler.add_job(
+        app.smm.reconcile,
+        "interval",
+        seconds=max(5, settings.poll_interval_s),
+        id="smm-reconcile",
+        next_run_time=_now(),
+        **common,
+    )
+
+
+async def watch_balances(app: App) -> None:
+    providers = {**app.providers, **app.smm_providers}
+    rates = {p.name: p.rate for p in app.settings.providers}
+    threshold = ceil_micro(app.settings.provider_low_balance)
+    await check_balances(app.db, app.notifier, providers, rates, threshold)
+
+
+async def watch_errors(app: App) -> None:
+    await app.error_watch.check(app.db, app.notifier, [*app.providers, *app.smm_providers])
+
+
+async def load_admin_settings(app: App) -> None:
+    from services.admin import provider_switches
+
+    assert app.markups is not None
+    await app.markups.load(app.db)
+    switches = await provider_switches(app.db)
+    app.disabled = {name for name, enabled in switches.items() if not enabled}
+    app.catalog.excluded = set(app.disabled)
+    app.smm_catalog.excluded = set(app.disabled)
 
 
 async def refresh_catalog(app: App) -> None:
@@ -181,6 +386,15 @@ async def refresh_catalog(app: App) -> None:
     if report.ok:
         await save_snapshot(app.db, app.catalog)
     log.info("catalog refreshed", extra={"offers": report.offers, "failed": len(report.failed)})
+
+
+async def refresh_smm_catalog(app: App) -> None:
+    report = await app.smm_catalog.refresh()
+    if report.ok:
+        await save_snapshot(app.db, app.smm_catalog, SMM)
+    log.info(
+        "smm catalog refreshed", extra={"services": report.offers, "failed": len(report.failed)}
+    )
 
 
 def _now() -> datetime:
@@ -196,12 +410,18 @@ async def stop_background(app: App) -> None:
     if app.scheduler.running:
         app.scheduler.shutdown(wait=False)
     await app.otp.stop()
+    await app.smm.stop()
+    await app.broadcasts.stop()
     await app.outbox.stop()
+    if app.notifications is not None:
+        await app.notifications.stop()
 
 
 async def on_shutdown(app: App) -> None:
     for provider in app.providers.values():
         await provider.aclose()
+    for smm_provider in app.smm_providers.values():
+        await smm_provider.aclose()
     await app.db.dispose()
     log.info("bot stopped")
 

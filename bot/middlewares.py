@@ -15,6 +15,7 @@ from cachetools import TTLCache
 from bot.i18n import pick_language
 from db import repositories as repo
 from db.engine import Database
+from services.notifier import Notifier
 
 log = logging.getLogger(__name__)
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
@@ -26,9 +27,12 @@ class UserMiddleware(BaseMiddleware):
     Reads first: only a new user or a changed username costs a write transaction.
     """
 
-    def __init__(self, db: Database, default_language: str) -> None:
+    def __init__(
+        self, db: Database, default_language: str, notifier: Notifier | None = None
+    ) -> None:
         self.db = db
         self.default_language = default_language
+        self.notifier = notifier
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         tg_user: TgUser | None = data.get("event_from_user")
@@ -54,6 +58,11 @@ class UserMiddleware(BaseMiddleware):
                         language=pick_language(tg_user.language_code, self.default_language),
                     )
                     data["new_user"] = True
+                    if self.notifier is not None:
+                        username = f"@{tg_user.username}" if tg_user.username else ""
+                        await self.notifier.emit(
+                            session, "new-user", user=tg_user.id, username=username
+                        )
                     log.info("new user", extra={"user_id": tg_user.id})
                 else:
                     await repo.update_profile(
@@ -63,6 +72,8 @@ class UserMiddleware(BaseMiddleware):
                         first_name=tg_user.first_name,
                     )
                     user = await repo.get_user(session, tg_user.id)
+            if self.notifier is not None and data.get("new_user"):
+                self.notifier.wake()
         data["user"] = user
         return await handler(event, data)
 

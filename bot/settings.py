@@ -97,6 +97,11 @@ class Settings(BaseSettings):
     reconcile_grace_s: float = Field(default=30, ge=0)
     card_refresh_s: float = Field(default=30, ge=1)
     demo_code_delay_s: float = Field(default=10, ge=0)
+    notify_thread_id: int | None = None
+    provider_low_balance: Decimal = Field(default=Decimal(5), ge=0)
+    support_contact: str = Field(default="", max_length=100)
+    demo_smm_step_s: float = Field(default=5, ge=0)
+    broadcast_rate_per_s: float = Field(default=25, gt=0, le=1000)
 
     @field_validator("bot_token")
     @classmethod
@@ -174,6 +179,26 @@ class Settings(BaseSettings):
         if not configured:
             return (ProviderConfig(name="demo", kind="demo"),)
         return configured
+
+    @property
+    def smm_providers(self) -> tuple[ProviderConfig, ...]:
+        """SMM accounts (smmpanel, smmpanel_json, toolvico, demo); the demo provider when none
+        are configured. Toolvico entries differ per OTP `server_type` but share one SMM account:
+        only the first entry of each account (base URL + key) sells SMM."""
+        configured: list[ProviderConfig] = []
+        toolvico_accounts: set[tuple[str, str]] = set()
+        for entry in self.providers:
+            if entry.kind not in SMM_KINDS:
+                continue
+            if entry.kind == "toolvico":
+                account = (entry.base_url.rstrip("/"), entry.api_key.get_secret_value())
+                if account in toolvico_accounts:
+                    continue
+                toolvico_accounts.add(account)
+            configured.append(entry)
+        if not configured:
+            return (ProviderConfig(name="demo", kind="demo"),)
+        return tuple(configured)
 
     def is_admin(self, user_id: int) -> bool:
         return user_id in self.admin_ids

@@ -55,12 +55,13 @@ class RetryAfterMiddleware(BaseRequestMiddleware):
                 await asyncio.sleep(exc.retry_after)
 
 
-def make_sender(bot: Bot) -> Any:
-    """The outbox worker's `send`: Telegram errors become SendResults, never exceptions."""
+def make_sender(bot: Bot, *, message_thread_id: int | None = None) -> Any:
+    """The outbox worker's `send`: Telegram errors become SendResults, never exceptions.
+    `message_thread_id` posts into a forum topic (the notification group's NOTIFY_THREAD_ID)."""
 
     async def send(chat_id: int, text: str) -> SendResult:
         try:
-            await bot.send_message(chat_id, text)
+            await bot.send_message(chat_id, text, message_thread_id=message_thread_id)
         except TelegramRetryAfter as exc:
             return SendResult(SendStatus.RETRY_AFTER, retry_after_s=exc.retry_after)
         except (TelegramForbiddenError, TelegramNotFound) as exc:

@@ -137,3 +137,128 @@ class CatalogSnapshot(Base):
     kind: Mapped[str] = mapped_column(String(16), primary_key=True)
     data: Mapped[str] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class SmmOrder(Base):
+    """One SMM order. `price` is what the user paid (micro) and `refunded` what came back; the
+    snapshot columns (the user's rate per 1000, the upstream rate, currency, rate and markup) keep
+    what the price was based on, so refunds and reports never use today's prices."""
+
+    __tablename__ = "smm_orders"
+    __table_args__ = (
+        CheckConstraint("refunded >= 0 AND refunded <= price", name="ck_smm_orders_refund"),
+        Index("ix_smm_orders_status", "status", "provider"),
+        Index("ix_smm_orders_user", "user_id", "id"),
+        Index("ix_smm_orders_provider_order", "provider", "provider_order_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id"))
+    confirm_key: Mapped[str] = mapped_column(String(64), unique=True)
+    status: Mapped[str] = mapped_column(String(16))
+    provider: Mapped[str] = mapped_column(String(32))
+    provider_order_id: Mapped[str | None] = mapped_column(String(64))
+    service_id: Mapped[str] = mapped_column(String(64))
+    service_name: Mapped[str] = mapped_column(String(256))
+    category: Mapped[str] = mapped_column(String(256))
+    type: Mapped[str] = mapped_column(String(24))
+    link: Mapped[str] = mapped_column(Text)
+    quantity: Mapped[int] = mapped_column(Integer)
+    runs: Mapped[int | None] = mapped_column(Integer)  # drip-feed
+    interval: Mapped[int | None] = mapped_column(Integer)  # drip-feed, minutes
+    extra: Mapped[str | None] = mapped_column(Text)  # comments / usernames (lines), answer number
+    rate_per_1000: Mapped[int] = mapped_column(BigInteger)  # the user's, micro
+    upstream_rate: Mapped[str] = mapped_column(String(32))  # Decimal text, per 1000
+    upstream_currency: Mapped[str] = mapped_column(String(3))
+    rate: Mapped[str] = mapped_column(String(32))
+    markup_percent: Mapped[str] = mapped_column(String(16))
+    price: Mapped[int] = mapped_column(BigInteger)
+    refunded: Mapped[int] = mapped_column(BigInteger, default=0)
+    can_refill: Mapped[bool] = mapped_column(Boolean, default=False)
+    can_cancel: Mapped[bool] = mapped_column(Boolean, default=False)
+    start_count: Mapped[int | None] = mapped_column(BigInteger)
+    remains: Mapped[int | None] = mapped_column(BigInteger)
+    refill_id: Mapped[str | None] = mapped_column(String(64))
+    refill_status: Mapped[str | None] = mapped_column(String(32))
+    fail_reason: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    submitted_at: Mapped[datetime | None] = mapped_column(UtcDateTime)  # `add` about to be sent
+    checked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)  # last status poll
+    cancel_requested_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class MarkupSetting(Base):
+    """An admin's markup (/markup): scope global, provider, otp (ISO|slug) or smm (name|id)."""
+
+    __tablename__ = "markup_settings"
+
+    scope: Mapped[str] = mapped_column(String(16), primary_key=True)
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    percent: Mapped[str] = mapped_column(String(16))  # Decimal text
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class ProviderSetting(Base):
+    """An admin's switch for one provider (/provider <name> on|off), and the last balance
+    alert, so a low balance is reported once per crossing."""
+
+    __tablename__ = "provider_settings"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    balance_low: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class Notification(Base):
+    """A line for the notification group, written in the transaction of the event it reports."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (Index("ix_notifications_pending", "sent_at", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class Broadcast(Base):
+    """An admin's message to every user who has not blocked the bot. Its recipients are fixed
+    when it starts (one `pending` delivery row each); counters follow the delivery rows."""
+
+    __tablename__ = "broadcasts"
+    __table_args__ = (Index("ix_broadcasts_status", "status", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    text: Mapped[str] = mapped_column(Text)  # HTML, as sent
+    admin_id: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(16))  # running, cancelled, done
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    sent: Mapped[int] = mapped_column(Integer, default=0)
+    blocked: Mapped[int] = mapped_column(Integer, default=0)
+    failed: Mapped[int] = mapped_column(Integer, default=0)
+    progress_chat_id: Mapped[int | None] = mapped_column(BigInteger)
+    progress_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class BroadcastDelivery(Base):
+    """One recipient of a broadcast. The row becomes `sending` (committed) before the message
+    is sent, so nobody is sent a second copy: at most once, also after a crash."""
+
+    __tablename__ = "broadcast_deliveries"
+    __table_args__ = (
+        Index("ix_broadcast_deliveries_status", "broadcast_id", "status", "user_id"),
+    )
+
+    broadcast_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("broadcasts.id"), primary_key=True
+    )
+    user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id"), primary_key=True)
+    # pending, sending, sent, blocked, failed, unknown (was `sending` when the bot died)
+    status: Mapped[str] = mapped_column(String(16))
+    detail: Mapped[str | None] = mapped_column(String(256))

@@ -1,6 +1,6 @@
 from aiogram import Router
 
-from handlers import admin, errors, fallback, menu, otp, wallet
+from handlers import admin, admin_console, broadcast, errors, fallback, menu, otp, smm, wallet
 
 
 def get_routers() -> list[Router]:
@@ -12,9 +12,12 @@ def get_routers() -> list[Router]:
     routers = [
         errors.router,
         admin.router,
+        admin_console.router,
+        broadcast.router,
         menu.router,
         wallet.router,
         otp.router,
+        smm.router,  # the SMM section's entry (MenuAction.SMM) lives there
         fallback.router,
     ]
     for router in routers:

@@ -16,6 +16,7 @@ from bot.settings import Settings
 from db.engine import Database
 from services import accounts, wallet
 from services.money import AmountError, format_money, parse_amount
+from services.notifier import Notifier
 from services.outbox import OutboxWorker
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,7 @@ async def _adjust(
     db: Database,
     settings: Settings,
     outbox_worker: OutboxWorker,
+    notifier: Notifier,
 ) -> None:
     usage = i18n.get(f"admin-{direction}-usage")
     parts = (command.args or "").split(maxsplit=2)
@@ -77,6 +79,7 @@ async def _adjust(
             key=f"admin:{message.chat.id}:{message.message_id}",
             comment=comment,
             notice=notice,
+            notifier=notifier,
         )
     except wallet.UserNotFound:
         await message.answer(i18n.get("admin-user-not-found", query=escape(target)))
@@ -94,6 +97,7 @@ async def _adjust(
         await message.answer(i18n.get("admin-duplicate"))
         return
     outbox_worker.kick()
+    notifier.wake()
     log.info(
         "admin wallet adjustment",
         extra={
@@ -121,8 +125,9 @@ async def cmd_topup(
     db: Database,
     settings: Settings,
     outbox_worker: OutboxWorker,
+    notifier: Notifier,
 ) -> None:
-    await _adjust("topup", message, command, i18n, db, settings, outbox_worker)
+    await _adjust("topup", message, command, i18n, db, settings, outbox_worker, notifier)
 
 
 @router.message(Command("deduct"))
@@ -133,8 +138,9 @@ async def cmd_deduct(
     db: Database,
     settings: Settings,
     outbox_worker: OutboxWorker,
+    notifier: Notifier,
 ) -> None:
-    await _adjust("deduct", message, command, i18n, db, settings, outbox_worker)
+    await _adjust("deduct", message, command, i18n, db, settings, outbox_worker, notifier)
 
 
 @router.message(Command("audit"))

@@ -13,7 +13,6 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 from aiogram_i18n import I18nContext
 
 from bot.i18n import LANGUAGES
-from bot.middlewares import notify_banned
 from bot.settings import Settings
 from db.models import User
 from handlers.render import show
@@ -78,14 +77,6 @@ async def on_main_menu(
     await show(query, i18n.get("menu-title", balance=balance), main_menu(i18n))
 
 
-@router.callback_query(MenuCb.filter(F.action == MenuAction.SMM))
-async def on_smm_section(query: CallbackQuery, user: User, i18n: I18nContext) -> None:
-    if user.banned:
-        await notify_banned(query, i18n)
-        return
-    await query.answer(i18n.get("coming-soon"), show_alert=True)
-
-
 def language_keyboard(i18n: I18nContext) -> InlineKeyboardMarkup:
     kb = InlineKeyboardBuilder()
     for code in LANGUAGES:
@@ -120,11 +111,17 @@ async def on_language_set(
     await show(query, text, main_menu(i18n))
 
 
+def help_text(i18n: I18nContext, settings: Settings) -> str:
+    support = escape(settings.support_contact) or i18n.get("help-no-support")
+    delay = str(max(1, round(settings.min_cancel_delay_s / 60)))
+    return i18n.get("help-text", support=support, delay=delay)
+
+
 @router.callback_query(MenuCb.filter(F.action == MenuAction.HELP))
-async def on_help(query: CallbackQuery, i18n: I18nContext) -> None:
-    await show(query, i18n.get("help-text"), back_to_menu(i18n))
+async def on_help(query: CallbackQuery, i18n: I18nContext, settings: Settings) -> None:
+    await show(query, help_text(i18n, settings), back_to_menu(i18n))
 
 
 @router.message(Command("help"))
-async def cmd_help(message: Message, i18n: I18nContext) -> None:
-    await message.answer(i18n.get("help-text"), reply_markup=back_to_menu(i18n))
+async def cmd_help(message: Message, i18n: I18nContext, settings: Settings) -> None:
+    await message.answer(help_text(i18n, settings), reply_markup=back_to_menu(i18n))

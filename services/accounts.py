@@ -10,6 +10,7 @@ from typing import Literal
 from db import repositories as repo
 from db.engine import Database
 from services import outbox, wallet
+from services.notifier import Notifier
 
 Direction = Literal["topup", "deduct"]
 # (user's language, new balance) -> the notice text in that language
@@ -34,6 +35,7 @@ async def admin_adjust(
     key: str,
     comment: str | None,
     notice: NoticeRenderer,
+    notifier: Notifier | None = None,
 ) -> Adjustment:
     """Raises wallet.UserNotFound, wallet.InsufficientFunds or wallet.DuplicateOperation."""
     async with db.write() as session:
@@ -65,6 +67,10 @@ async def admin_adjust(
             )
         assert new_balance is not None
         await outbox.enqueue(session, user.id, notice(user.language, new_balance), direction)
+        if notifier is not None:
+            await notifier.emit(
+                session, "topup", direction=direction, amount=amount, user=user.id, admin=admin_id
+            )
         return Adjustment(user.id, user.username, amount, new_balance)
 
 

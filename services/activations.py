@@ -27,6 +27,8 @@ from db.engine import Database
 from db.models import Activation, User, utcnow
 from services import outbox, pricing, wallet
 from services.catalog import Offer, OtpCatalog
+from services.money import ceil_micro
+from services.notifier import Notifier
 from services.providers.base import (
     OtpActiveOrder,
     OtpProvider,
@@ -177,6 +179,7 @@ class ActivationService:
         self.kick_outbox = kick_outbox
         self.clock = clock
         self.presenter: Presenter | None = None
+        self.notifier = Notifier()  # the bot layer replaces it when NOTIFY_CHAT_ID is set
         self._in_flight: set[int] = set()  # buys this process is making right now
         self._poll_lock = asyncio.Lock()
         self._reconcile_lock = asyncio.Lock()
@@ -346,11 +349,18 @@ class ActivationService:
 
     async def _mark_unknown(self, activation_id: int) -> Activation:
         async with self.db.write() as session:
-            await session.execute(
+            result = await session.execute(
                 update(Activation)
                 .where(Activation.id == activation_id, Activation.status == BUYING)
                 .values(status=UNKNOWN, updated_at=self.clock())
+                .returning(Activation.provider)
             )
+            row = result.first()
+            if row is not None:
+                await self.notifier.emit(
+                    session, "unknown-order", order=f"otp:{activation_id}", provider=row[0] or "?"
+                )
+        self.notifier.wake()
         return await self.get(activation_id)
 
     async def _bought(self, activation_id: int, offer: Offer, purchase: OtpPurchase) -> Activation:
@@ -370,11 +380,34 @@ class ActivationService:
         if purchase.price is not None:
             values["upstream_price"] = str(purchase.price)
         async with self.db.write() as session:
-            await session.execute(
+            result = await session.execute(
                 update(Activation)
                 .where(Activation.id == activation_id, Activation.status.in_((BUYING, UNKNOWN)))
                 .values(**values)
+                .returning(
+                    Activation.user_id,
+                    Activation.price,
+                    Activation.service,
+                    Activation.country,
+                    Activation.upstream_price,
+                    Activation.rate,
+                )
             )
+            row = result.first()
+            if row is not None:
+                user_id, price, service, country, upstream, rate = row
+                cost = _cost(upstream, rate)
+                await self.notifier.emit(
+                    session,
+                    "purchase",
+                    what=f"📱 {service} {country}",
+                    user=user_id,
+                    price=price,
+                    cost=cost,
+                    profit=price - cost,
+                    provider=offer.provider,
+                )
+        self.notifier.wake()
         activation = await self.get(activation_id)
         self.popular[activation.country] = self.popular.get(activation.country, 0) + 1
         log.info(
@@ -547,19 +580,29 @@ class ActivationService:
             if row is not None:
                 user_id, price = row
                 if refund:
-                    await wallet.refund(
+                    done = await wallet.refund(
                         session,
                         user_id,
                         price,
                         key=f"refund:otp:{activation_id}",
                         ref=f"otp:{activation_id}",
                     )
+                    if done.applied:
+                        await self.notifier.emit(
+                            session,
+                            "refund",
+                            user=user_id,
+                            amount=price,
+                            order=f"otp:{activation_id}",
+                            reason=reason or to_state,
+                        )
                 language = await session.scalar(select(User.language).where(User.id == user_id))
                 if notify and self.presenter is not None:
                     activation = await session.get(Activation, activation_id)
                     assert activation is not None
                     text = self.presenter.closed_text(activation, language or "en")
                     await outbox.enqueue(session, user_id, text, f"otp:{to_state}")
+        self.notifier.wake()
         activation = await self.get(activation_id)
         if row is not None:
             log.info(
@@ -629,6 +672,12 @@ class ActivationService:
                 language = await session.scalar(select(User.language).where(User.id == row[0]))
                 text = self.presenter.code_text(fresh, language or "en")
                 await outbox.enqueue(session, row[0], text, "otp:code")
+                await self.notifier.emit(
+                    session,
+                    "code",
+                    order=f"otp:{activation.id}",
+                    provider=activation.provider or "?",
+                )
         updated = await self.get(activation.id)
         if row is not None:
             log.info("code received", extra={"activation_id": activation.id})
@@ -893,6 +942,13 @@ class ActivationService:
         )
         if order.status is not None:
             await self.apply_status(adopted, order.status)
+
+
+def _cost(upstream: str | None, rate: str | None) -> int:
+    """The upstream price in store micro-units (rounded up), for reports."""
+    if not upstream or not rate:
+        return 0
+    return ceil_micro(Decimal(upstream) * Decimal(rate))
 
 
 def new_token() -> str:

@@ -202,6 +202,12 @@ class OtpCatalog:
         self._index = _Index.empty()
         self._lock = asyncio.Lock()
         self.built_at: datetime | None = None
+        self.excluded: set[str] = set()  # providers an admin switched off: kept, not sold
+
+    def set_price_rule(self, price_rule: PriceRule | MarkupFn) -> None:
+        """A new markup rule; takes effect at the next rebuild()."""
+        rule = price_rule.markup_for if hasattr(price_rule, "markup_for") else price_rule
+        self._markup_for = rule  # type: ignore[assignment]
 
     # --- refresh -------------------------------------------------------------------------
 
@@ -240,7 +246,11 @@ class OtpCatalog:
 
     async def rebuild(self) -> None:
         """Re-price the offers already held (after a markup or rate change), no fetching."""
-        sources = {name: source.rows for name, source in self._sources.items()}
+        sources = {
+            name: source.rows
+            for name, source in self._sources.items()
+            if name not in self.excluded
+        }
         rates = dict(self.rates)
         if self.build_in_thread:
             index = await asyncio.to_thread(self._build, sources, rates)

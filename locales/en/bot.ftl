@@ -13,7 +13,6 @@ menu-language = 🌐 Language
 menu-help = ❓ Help
 button-back = « Back
 button-menu = « Main menu
-coming-soon = 🚧 This part of the shop is coming soon.
 
 # Balance
 balance-title = 💰 Your balance: <b>{ $balance }</b>
@@ -36,12 +35,19 @@ language-name-ru = 🇷🇺 Русский
 # Help
 help-text =
     <b>How it works</b>
-    1. Top up your wallet.
-    2. Pick a country and a service and buy a number.
-    3. The code arrives in this chat by itself.
+    1. Top up your wallet (ask support below).
+    2. 📱 Pick a country and a service and buy a number. The code arrives in this chat by itself.
+    3. 📈 Or order SMM services: choose a service, send the link and the quantity.
 
-    If no code arrives, the number is cancelled and the money comes back to your wallet.
+    <b>Refunds</b>
+    • No code before the number's time runs out: it is cancelled and the full price comes back to your wallet.
+    • You can cancel a number yourself after { $delay } min while no code has arrived: full refund.
+    • Once a code has arrived the number is used and not refunded.
+    • SMM orders the provider cancels are refunded in full; partly delivered ones in proportion to what was not delivered.
 
+    Support: { $support }
+
+help-no-support = the shop's admins
 # Notices
 banned-notice = ⛔ Your account is restricted. You can still view and close your orders.
 throttled-notice = ⏳ Too many requests, please slow down.
@@ -164,3 +170,200 @@ status-finished = finished
 status-cancelled = cancelled, refunded
 status-expired = expired, refunded
 status-failed = failed, refunded
+
+# SMM services
+smm-demo-label = 🧪 DEMO: SMM orders here are simulated; nothing is delivered.
+smm-categories-title = 📈 SMM services: choose a category
+smm-categories-empty = 😔 No SMM services are on sale right now. Please try again later.
+smm-category-button = { $name } · { $count }
+smm-category-other = Other
+smm-my-orders = 📋 My SMM orders
+smm-services-title = <b>{ $category }</b>: choose a service
+smm-service-button = { $name } · { $price }
+smm-rate-per-1000 = { $price } / 1000
+smm-rate-per-package = { $price } / package
+smm-card-title =
+    <b>{ $name }</b>
+    { $category }
+smm-card-price = 💵 Price: <b>{ $price }</b>
+smm-card-range = 🔢 Quantity: from { $min } to { $max }
+smm-card-refill-yes = ♻️ Refill: available
+smm-card-refill-no = ♻️ Refill: not available
+smm-card-cancel-yes = ✖️ Cancel: available while the order runs
+smm-card-cancel-no = ✖️ Cancel: not available
+smm-card-dripfeed = 💧 Drip-feed: available (delivery in several runs)
+smm-button-order = 🛒 Order
+smm-button-cancel-form = ✖️ Cancel
+smm-form-cancelled = Cancelled: nothing was ordered or charged.
+smm-service-gone = 😔 This service is no longer available. Please choose another.
+smm-ask-link =
+    <b>{ $name }</b>
+    🔗 Send the link (starting with https://) to the page, post or profile to promote.
+smm-ask-quantity =
+    <b>{ $name }</b>
+    🔢 Send the quantity: a whole number from { $min } to { $max }.
+    Price: { $price }
+smm-ask-comments =
+    <b>{ $name }</b>
+    💬 Send the comments, one per line: from { $min } to { $max } lines. The quantity is the number of lines.
+smm-ask-answer =
+    <b>{ $name }</b>
+    🗳 Send the number of the poll answer to vote for (1 is the first answer).
+smm-ask-usernames =
+    <b>{ $name }</b>
+    👤 Send the usernames to mention, separated by spaces or lines (e.g. @name1 @name2).
+smm-ask-runs =
+    <b>{ $name }</b>
+    💧 Drip-feed: send how many runs (from { $min } to { $max }) to deliver this quantity in, or order it at once. Drip-feed costs the quantity × runs.
+smm-ask-interval =
+    <b>{ $name }</b>
+    ⏱ Send the interval between runs in minutes (from { $min } to { $max }).
+smm-button-no-dripfeed = ➡️ No drip-feed, order at once
+smm-link-empty-error = ❌ The link is empty.
+smm-link-too-long-error = ❌ The link is too long: at most { $max } characters.
+smm-link-not-url-error = ❌ That is not a link. It must start with http:// or https://, e.g. https://instagram.com/p/abc
+smm-quantity-not-number-error = ❌ The quantity must be a whole number from { $min } to { $max }.
+smm-quantity-range-error = ❌ The quantity must be from { $min } to { $max }.
+smm-comments-empty-error = ❌ Send at least one comment, one per line (from { $min } to { $max }).
+smm-comments-count-error = ❌ You sent { $count } comments; this service takes from { $min } to { $max }, one per line.
+smm-comment-too-long-error = ❌ A comment is too long: at most { $max } characters each.
+smm-answer-range-error = ❌ Send the answer's number: a whole number from 1 to { $max }.
+smm-usernames-error = ❌ Send usernames (letters, digits, _ and .), separated by spaces or lines.
+smm-runs-range-error = ❌ The number of runs must be from { $min } to { $max }.
+smm-interval-range-error = ❌ The interval must be from { $min } to { $max } minutes.
+smm-dripfeed-off-error = ❌ This service has no drip-feed.
+smm-input-error = ❌ This value cannot be ordered. Please check it.
+smm-confirm-title = <b>{ $name }</b>
+smm-confirm-link = 🔗 { $link }
+smm-confirm-quantity = 🔢 Quantity: { $quantity }
+smm-confirm-comments = 💬 Comments: { $count }
+smm-confirm-dripfeed = 💧 Drip-feed: { $runs } runs, every { $interval } min
+smm-confirm-answer = 🗳 Answer: { $answer }
+smm-confirm-usernames = 👤 Usernames: { $count }
+smm-confirm-price = Price: <b>{ $price }</b> ({ $rate })
+smm-confirm-balance = Your balance: { $balance } → after the order: <b>{ $after }</b>
+smm-not-enough =
+    Your balance: { $balance }. You need <b>{ $missing }</b> more.
+    To top up, contact the shop's support.
+smm-button-confirm = ✅ Order for { $price }
+smm-price-changed = The price has changed to { $price }. Please check and confirm again.
+smm-placing = ⏳ Placing your order…
+smm-already-placed = This order was already placed.
+smm-placed =
+    ✅ Order #{ $id } placed: { $name } · { $price }
+    Status: { $status }. You will get a message when it is done.
+smm-placed-failed = 😔 Order #{ $id } ({ $name }) failed: { $reason } { $price } was returned to your balance.
+smm-placed-unknown = ⏳ The provider did not answer in time. The shop will check order #{ $id } ({ $name }, { $price }) and either complete it or refund it.
+smm-reason-provider-error = the provider refused the order.
+smm-reason-bad-link = the provider did not accept the link.
+smm-reason-bad-quantity = the provider did not accept the quantity.
+smm-reason-link-busy = an order for this link is still running; try again when it is done.
+smm-reason-unavailable = the provider is not available right now.
+smm-reason-not-sent = the order was not sent to the provider.
+smm-reason-lost = the provider lost the order.
+smm-status-placing = placing
+smm-status-pending = pending
+smm-status-in-progress = in progress
+smm-status-completed = completed
+smm-status-partial = partly delivered
+smm-status-cancelled = cancelled
+smm-status-failed = failed
+smm-status-unknown = being checked by the shop
+smm-orders-title = 📋 Your SMM orders (page { $page }/{ $pages }):
+smm-orders-empty = 📋 You have no SMM orders yet.
+smm-orders-row = #{ $id } · { $name } · { $quantity } · { $price } · <b>{ $status }</b>
+smm-orders-progress = start count { $start } · remains { $remains }
+smm-orders-refunded = returned { $amount }
+smm-orders-cancel-requested = cancellation requested
+smm-orders-refill = ♻️ refill: { $status }
+smm-refill-status-pending = pending
+smm-refill-status-in-progress = in progress
+smm-refill-status-completed = completed
+smm-refill-status-rejected = rejected
+smm-button-refill = ♻️ Refill #{ $id }
+smm-button-cancel-order = ✖️ Cancel #{ $id }
+smm-button-refresh = 🔄 Refresh
+smm-refill-requested = ♻️ Refill requested. Its status is shown in your orders.
+smm-cancel-requested = ✖️ Cancellation requested. The money comes back once the provider confirms it.
+smm-not-found = This order was not found.
+smm-not-offered = This service does not offer that.
+smm-wrong-state = This order can no longer do that.
+smm-refill-running = A refill of this order is already running.
+smm-refused = The provider refused. Nothing changed.
+smm-try-later = The provider is not answering. Nothing changed; please try again in a minute.
+smm-closed-completed = ✅ Your SMM order #{ $id } ({ $name }) is completed.
+smm-closed-partial = ⚠️ Your SMM order #{ $id } ({ $name }) was delivered partly: { $remains } of { $quantity } were not delivered. { $refund } was returned to your balance.
+smm-closed-cancelled = ❌ Your SMM order #{ $id } ({ $name }) was cancelled. { $refund } was returned to your balance.
+smm-closed-failed = 😔 Your SMM order #{ $id } ({ $name }) could not be placed. { $refund } was returned to your balance.
+
+# Broadcasts (admins)
+command-broadcast = Admin: send a message to every user
+command-broadcast_cancel = Admin: stop the running broadcast
+broadcast-usage =
+    Usage: /broadcast &lt;text&gt;, or reply to a text message with /broadcast.
+    It goes to every user who has not blocked the bot, about 25 messages a second.
+broadcast-busy = 📣 Broadcast #{ $id } is still running. Wait for it to finish, or stop it with /broadcast_cancel.
+broadcast-progress-running = 📣 Broadcast #{ $id }: { $done }/{ $total } ({ $percent }%)
+broadcast-progress-done = ✅ Broadcast #{ $id } finished: { $done }/{ $total } ({ $percent }%)
+broadcast-progress-cancelled = ⛔ Broadcast #{ $id } cancelled at { $done }/{ $total } ({ $percent }%)
+broadcast-progress-counts = { $sent } sent, { $blocked } blocked, { $failed } failed
+broadcast-button-cancel = ⛔ Cancel the broadcast
+broadcast-cancelled = ⛔ Broadcast #{ $id } cancelled.
+broadcast-not-running = No broadcast is running.
+
+# Admin console
+admin-yes = yes
+admin-no = no
+admin-on = on
+admin-off = off
+admin-user-usage = Usage: <code>/user &lt;telegram id or @username&gt;</code>
+admin-user-card =
+    👤 <b>{ $id }</b> { $username }
+    Balance: <b>{ $balance }</b> · language { $language } · banned: { $banned } · blocked the bot: { $blocked }
+admin-user-orders = <b>Last orders</b>
+admin-user-ledger = <b>Last operations</b>
+admin-ban-usage = Usage: <code>/ban &lt;user&gt;</code> or <code>/unban &lt;user&gt;</code>
+admin-banned = ⛔ User { $user } is banned: no new purchases; open orders still finish and refund.
+admin-unbanned = ✅ User { $user } is unbanned.
+admin-refund-usage = Usage: <code>/refund &lt;order&gt; [reason]</code>, order like <code>otp:12</code>, <code>smm:7</code> or <code>12</code>
+admin-order-not-found = Order { $order } not found.
+admin-already-refunded = Order { $order } was already refunded: nothing changed.
+admin-refunded = ✅ Refunded { $amount } for { $order } to user { $user }.
+admin-stats-usage = Usage: <code>/stats [today | 7d | 30d]</code>
+admin-stats-title = 📊 <b>Stats, { $period }</b> (since { $since } UTC)
+admin-stats-otp = Numbers: { $statuses }
+admin-stats-smm = SMM: { $statuses }
+admin-stats-money = Revenue { $revenue } · upstream cost { $cost } · profit <b>{ $profit }</b> · refunds { $refunds }
+admin-stats-users = New users: { $count }
+admin-stats-top = <b>Top services</b>
+admin-stats-provider = { $provider }: { $orders } orders · revenue { $revenue } · cost { $cost }
+admin-providers-title = 🔌 <b>Providers</b> (health over the last hour)
+admin-provider-row = <b>{ $name }</b> ({ $kind }) · { $enabled } · balance { $balance } · { $requests } requests, { $errors } errors ({ $rate }) · last error: { $last }
+admin-provider-usage = Usage: <code>/provider &lt;name&gt; on|off</code>. Providers: { $names }
+admin-provider-set = Provider { $name } is now { $state }.
+admin-markup-title = 💹 <b>Markups</b>: default { $default }% (.env { $env }%)
+admin-markup-provider = { $name }: { $percent }%
+admin-markup-usage =
+    Set: <code>/markup global 25</code> · <code>/markup provider &lt;name&gt; 30</code> · <code>/markup otp &lt;ISO&gt; &lt;service&gt; 15</code> · <code>/markup smm &lt;provider&gt; &lt;service id&gt; 40</code>
+    Use <code>reset</code> instead of a number to remove a setting.
+admin-markup-set = ✅ Markup { $what }: { $value }. Prices are updated.
+admin-markup-reset = back to the default
+refund-by-shop = 💰 The shop refunded <b>{ $amount }</b> to your balance.
+
+# Notification group
+notify-new-user = 👤 New user { $user } { $username }
+notify-purchase = 🛒 { $what } for { $user }: price { $price } · cost { $cost } · profit { $profit } ({ $provider })
+notify-code = 🔑 Code delivered: { $order } ({ $provider })
+notify-refund = ↩️ Refund { $amount } to { $user } for { $order }: { $reason }
+notify-topup = 💰 { $direction } { $amount } for { $user } by admin { $admin }
+notify-provider-errors = ⚠️ Provider { $provider }: { $errors } errors in { $requests } requests in the last 5 minutes. Last: { $last }
+notify-provider-balance = 🪫 Provider { $provider } balance is low: { $balance } (alert below { $threshold })
+notify-unknown-order = ❓ Order { $order } at { $provider } has an unknown outcome and needs a human: /refund { $order } if no number was issued.
+command-user = Admin: a user's card
+command-stats = Admin: sales figures
+command-providers = Admin: providers' balance and health
+command-provider = Admin: switch a provider on or off
+command-markup = Admin: markups
+command-ban = Admin: ban a user
+command-unban = Admin: unban a user
+command-refund = Admin: refund an order

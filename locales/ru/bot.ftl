@@ -13,7 +13,6 @@ menu-language = 🌐 Язык
 menu-help = ❓ Помощь
 button-back = « Назад
 button-menu = « Главное меню
-coming-soon = 🚧 Этот раздел магазина скоро появится.
 
 # Balance
 balance-title = 💰 Ваш баланс: <b>{ $balance }</b>
@@ -36,12 +35,19 @@ language-name-ru = 🇷🇺 Русский
 # Help
 help-text =
     <b>Как это работает</b>
-    1. Пополните кошелёк.
-    2. Выберите страну и сервис и купите номер.
-    3. Код сам придёт в этот чат.
+    1. Пополните кошелёк (через поддержку, контакт ниже).
+    2. 📱 Выберите страну и сервис и купите номер. Код сам придёт в этот чат.
+    3. 📈 Или закажите SMM-услугу: выберите услугу, пришлите ссылку и количество.
 
-    Если код не пришёл, номер отменяется, а деньги возвращаются в кошелёк.
+    <b>Возвраты</b>
+    • Код не пришёл до конца срока номера: номер отменяется, вся сумма возвращается в кошелёк.
+    • Отменить номер самому можно через { $delay } мин, пока код не пришёл: полный возврат.
+    • Если код пришёл, номер использован и не возвращается.
+    • SMM-заказы, отменённые поставщиком, возвращаются полностью; выполненные частично — пропорционально недоставленному.
 
+    Поддержка: { $support }
+
+help-no-support = администраторы магазина
 # Notices
 banned-notice = ⛔ Ваш аккаунт ограничен. Вы можете просматривать и закрывать свои заказы.
 throttled-notice = ⏳ Слишком много запросов, пожалуйста, помедленнее.
@@ -164,3 +170,200 @@ status-finished = завершён
 status-cancelled = отменён, возврат
 status-expired = истёк, возврат
 status-failed = не удался, возврат
+
+# SMM services
+smm-demo-label = 🧪 ДЕМО: SMM-заказы здесь ненастоящие, ничего не выполняется.
+smm-categories-title = 📈 SMM-услуги: выберите категорию
+smm-categories-empty = 😔 Сейчас SMM-услуг нет в продаже. Попробуйте позже.
+smm-category-button = { $name } · { $count }
+smm-category-other = Другое
+smm-my-orders = 📋 Мои SMM-заказы
+smm-services-title = <b>{ $category }</b>: выберите услугу
+smm-service-button = { $name } · { $price }
+smm-rate-per-1000 = { $price } / 1000
+smm-rate-per-package = { $price } / пакет
+smm-card-title =
+    <b>{ $name }</b>
+    { $category }
+smm-card-price = 💵 Цена: <b>{ $price }</b>
+smm-card-range = 🔢 Количество: от { $min } до { $max }
+smm-card-refill-yes = ♻️ Докрутка (refill): есть
+smm-card-refill-no = ♻️ Докрутка (refill): нет
+smm-card-cancel-yes = ✖️ Отмена: можно, пока заказ выполняется
+smm-card-cancel-no = ✖️ Отмена: нельзя
+smm-card-dripfeed = 💧 Drip-feed: есть (выполнение в несколько заходов)
+smm-button-order = 🛒 Заказать
+smm-button-cancel-form = ✖️ Отмена
+smm-form-cancelled = Отменено: ничего не заказано и не списано.
+smm-service-gone = 😔 Эта услуга больше недоступна. Выберите другую.
+smm-ask-link =
+    <b>{ $name }</b>
+    🔗 Пришлите ссылку (начинается с https://) на страницу, пост или профиль для продвижения.
+smm-ask-quantity =
+    <b>{ $name }</b>
+    🔢 Пришлите количество: целое число от { $min } до { $max }.
+    Цена: { $price }
+smm-ask-comments =
+    <b>{ $name }</b>
+    💬 Пришлите комментарии, по одному в строке: от { $min } до { $max } строк. Количество равно числу строк.
+smm-ask-answer =
+    <b>{ $name }</b>
+    🗳 Пришлите номер варианта ответа в опросе (1 — первый вариант).
+smm-ask-usernames =
+    <b>{ $name }</b>
+    👤 Пришлите имена пользователей для упоминания через пробел или с новой строки (например, @name1 @name2).
+smm-ask-runs =
+    <b>{ $name }</b>
+    💧 Drip-feed: пришлите число заходов (от { $min } до { $max }) или закажите всё сразу. Drip-feed стоит количество × число заходов.
+smm-ask-interval =
+    <b>{ $name }</b>
+    ⏱ Пришлите интервал между заходами в минутах (от { $min } до { $max }).
+smm-button-no-dripfeed = ➡️ Без drip-feed, всё сразу
+smm-link-empty-error = ❌ Ссылка пустая.
+smm-link-too-long-error = ❌ Ссылка слишком длинная: не больше { $max } символов.
+smm-link-not-url-error = ❌ Это не ссылка. Она должна начинаться с http:// или https://, например https://instagram.com/p/abc
+smm-quantity-not-number-error = ❌ Количество должно быть целым числом от { $min } до { $max }.
+smm-quantity-range-error = ❌ Количество должно быть от { $min } до { $max }.
+smm-comments-empty-error = ❌ Пришлите хотя бы один комментарий, по одному в строке (от { $min } до { $max }).
+smm-comments-count-error = ❌ Вы прислали { $count } комментариев; эта услуга принимает от { $min } до { $max }, по одному в строке.
+smm-comment-too-long-error = ❌ Комментарий слишком длинный: не больше { $max } символов.
+smm-answer-range-error = ❌ Пришлите номер ответа: целое число от 1 до { $max }.
+smm-usernames-error = ❌ Пришлите имена пользователей (буквы, цифры, _ и .) через пробел или с новой строки.
+smm-runs-range-error = ❌ Число заходов должно быть от { $min } до { $max }.
+smm-interval-range-error = ❌ Интервал должен быть от { $min } до { $max } минут.
+smm-dripfeed-off-error = ❌ У этой услуги нет drip-feed.
+smm-input-error = ❌ Такое значение нельзя заказать. Проверьте его.
+smm-confirm-title = <b>{ $name }</b>
+smm-confirm-link = 🔗 { $link }
+smm-confirm-quantity = 🔢 Количество: { $quantity }
+smm-confirm-comments = 💬 Комментариев: { $count }
+smm-confirm-dripfeed = 💧 Drip-feed: { $runs } заходов, каждые { $interval } мин
+smm-confirm-answer = 🗳 Ответ: { $answer }
+smm-confirm-usernames = 👤 Имён пользователей: { $count }
+smm-confirm-price = Цена: <b>{ $price }</b> ({ $rate })
+smm-confirm-balance = Ваш баланс: { $balance } → после заказа: <b>{ $after }</b>
+smm-not-enough =
+    Ваш баланс: { $balance }. Не хватает <b>{ $missing }</b>.
+    Чтобы пополнить баланс, напишите в поддержку магазина.
+smm-button-confirm = ✅ Заказать за { $price }
+smm-price-changed = Цена изменилась: { $price }. Проверьте и подтвердите ещё раз.
+smm-placing = ⏳ Оформляем заказ…
+smm-already-placed = Этот заказ уже оформлен.
+smm-placed =
+    ✅ Заказ #{ $id } оформлен: { $name } · { $price }
+    Статус: { $status }. Когда он выполнится, придёт сообщение.
+smm-placed-failed = 😔 Заказ #{ $id } ({ $name }) не удался: { $reason } { $price } возвращено на баланс.
+smm-placed-unknown = ⏳ Поставщик не ответил вовремя. Магазин проверит заказ #{ $id } ({ $name }, { $price }) и либо выполнит его, либо вернёт деньги.
+smm-reason-provider-error = поставщик отказал в заказе.
+smm-reason-bad-link = поставщик не принял ссылку.
+smm-reason-bad-quantity = поставщик не принял количество.
+smm-reason-link-busy = по этой ссылке ещё выполняется заказ; попробуйте, когда он завершится.
+smm-reason-unavailable = поставщик сейчас недоступен.
+smm-reason-not-sent = заказ не был отправлен поставщику.
+smm-reason-lost = поставщик потерял заказ.
+smm-status-placing = оформляется
+smm-status-pending = в очереди
+smm-status-in-progress = выполняется
+smm-status-completed = выполнен
+smm-status-partial = выполнен частично
+smm-status-cancelled = отменён
+smm-status-failed = не удался
+smm-status-unknown = проверяется магазином
+smm-orders-title = 📋 Ваши SMM-заказы (страница { $page }/{ $pages }):
+smm-orders-empty = 📋 У вас пока нет SMM-заказов.
+smm-orders-row = #{ $id } · { $name } · { $quantity } · { $price } · <b>{ $status }</b>
+smm-orders-progress = начальный счётчик { $start } · осталось { $remains }
+smm-orders-refunded = возвращено { $amount }
+smm-orders-cancel-requested = запрошена отмена
+smm-orders-refill = ♻️ докрутка: { $status }
+smm-refill-status-pending = в очереди
+smm-refill-status-in-progress = выполняется
+smm-refill-status-completed = выполнена
+smm-refill-status-rejected = отклонена
+smm-button-refill = ♻️ Докрутка #{ $id }
+smm-button-cancel-order = ✖️ Отменить #{ $id }
+smm-button-refresh = 🔄 Обновить
+smm-refill-requested = ♻️ Докрутка запрошена. Её статус виден в ваших заказах.
+smm-cancel-requested = ✖️ Отмена запрошена. Деньги вернутся, когда поставщик её подтвердит.
+smm-not-found = Заказ не найден.
+smm-not-offered = Эта услуга так не умеет.
+smm-wrong-state = С этим заказом этого уже нельзя сделать.
+smm-refill-running = Докрутка этого заказа уже идёт.
+smm-refused = Поставщик отказал. Ничего не изменилось.
+smm-try-later = Поставщик не отвечает. Ничего не изменилось; попробуйте через минуту.
+smm-closed-completed = ✅ Ваш SMM-заказ #{ $id } ({ $name }) выполнен.
+smm-closed-partial = ⚠️ Ваш SMM-заказ #{ $id } ({ $name }) выполнен частично: { $remains } из { $quantity } не доставлено. { $refund } возвращено на баланс.
+smm-closed-cancelled = ❌ Ваш SMM-заказ #{ $id } ({ $name }) отменён. { $refund } возвращено на баланс.
+smm-closed-failed = 😔 Ваш SMM-заказ #{ $id } ({ $name }) не удалось оформить. { $refund } возвращено на баланс.
+
+# Broadcasts (admins)
+command-broadcast = Админ: сообщение всем пользователям
+command-broadcast_cancel = Админ: остановить рассылку
+broadcast-usage =
+    Использование: /broadcast &lt;текст&gt; или ответьте на текстовое сообщение командой /broadcast.
+    Сообщение получат все, кто не заблокировал бота, примерно 25 сообщений в секунду.
+broadcast-busy = 📣 Рассылка #{ $id } ещё идёт. Дождитесь её окончания или остановите: /broadcast_cancel.
+broadcast-progress-running = 📣 Рассылка #{ $id }: { $done }/{ $total } ({ $percent }%)
+broadcast-progress-done = ✅ Рассылка #{ $id } завершена: { $done }/{ $total } ({ $percent }%)
+broadcast-progress-cancelled = ⛔ Рассылка #{ $id } отменена на { $done }/{ $total } ({ $percent }%)
+broadcast-progress-counts = отправлено { $sent }, заблокировали { $blocked }, ошибок { $failed }
+broadcast-button-cancel = ⛔ Отменить рассылку
+broadcast-cancelled = ⛔ Рассылка #{ $id } отменена.
+broadcast-not-running = Сейчас нет активной рассылки.
+
+# Admin console
+admin-yes = да
+admin-no = нет
+admin-on = включён
+admin-off = выключен
+admin-user-usage = Формат: <code>/user &lt;telegram id или @username&gt;</code>
+admin-user-card =
+    👤 <b>{ $id }</b> { $username }
+    Баланс: <b>{ $balance }</b> · язык { $language } · заблокирован: { $banned } · заблокировал бота: { $blocked }
+admin-user-orders = <b>Последние заказы</b>
+admin-user-ledger = <b>Последние операции</b>
+admin-ban-usage = Формат: <code>/ban &lt;пользователь&gt;</code> или <code>/unban &lt;пользователь&gt;</code>
+admin-banned = ⛔ Пользователь { $user } заблокирован: новых покупок нет, открытые заказы завершатся и вернут деньги.
+admin-unbanned = ✅ Пользователь { $user } разблокирован.
+admin-refund-usage = Формат: <code>/refund &lt;заказ&gt; [причина]</code>, заказ вида <code>otp:12</code>, <code>smm:7</code> или <code>12</code>
+admin-order-not-found = Заказ { $order } не найден.
+admin-already-refunded = По заказу { $order } деньги уже возвращены: ничего не изменилось.
+admin-refunded = ✅ Возвращено { $amount } за { $order } пользователю { $user }.
+admin-stats-usage = Формат: <code>/stats [today | 7d | 30d]</code>
+admin-stats-title = 📊 <b>Статистика, { $period }</b> (с { $since } UTC)
+admin-stats-otp = Номера: { $statuses }
+admin-stats-smm = SMM: { $statuses }
+admin-stats-money = Выручка { $revenue } · закупка { $cost } · прибыль <b>{ $profit }</b> · возвраты { $refunds }
+admin-stats-users = Новых пользователей: { $count }
+admin-stats-top = <b>Популярные сервисы</b>
+admin-stats-provider = { $provider }: заказов { $orders } · выручка { $revenue } · закупка { $cost }
+admin-providers-title = 🔌 <b>Поставщики</b> (состояние за последний час)
+admin-provider-row = <b>{ $name }</b> ({ $kind }) · { $enabled } · баланс { $balance } · запросов { $requests }, ошибок { $errors } ({ $rate }) · последняя ошибка: { $last }
+admin-provider-usage = Формат: <code>/provider &lt;имя&gt; on|off</code>. Поставщики: { $names }
+admin-provider-set = Поставщик { $name } теперь { $state }.
+admin-markup-title = 💹 <b>Наценки</b>: по умолчанию { $default }% (.env { $env }%)
+admin-markup-provider = { $name }: { $percent }%
+admin-markup-usage =
+    Задать: <code>/markup global 25</code> · <code>/markup provider &lt;имя&gt; 30</code> · <code>/markup otp &lt;ISO&gt; &lt;сервис&gt; 15</code> · <code>/markup smm &lt;поставщик&gt; &lt;id услуги&gt; 40</code>
+    Вместо числа <code>reset</code> удаляет настройку.
+admin-markup-set = ✅ Наценка { $what }: { $value }. Цены обновлены.
+admin-markup-reset = снова по умолчанию
+refund-by-shop = 💰 Магазин вернул на ваш баланс <b>{ $amount }</b>.
+
+# Notification group
+notify-new-user = 👤 Новый пользователь { $user } { $username }
+notify-purchase = 🛒 { $what } для { $user }: цена { $price } · закупка { $cost } · прибыль { $profit } ({ $provider })
+notify-code = 🔑 Код доставлен: { $order } ({ $provider })
+notify-refund = ↩️ Возврат { $amount } пользователю { $user } за { $order }: { $reason }
+notify-topup = 💰 { $direction } { $amount } для { $user }, админ { $admin }
+notify-provider-errors = ⚠️ Поставщик { $provider }: { $errors } ошибок из { $requests } запросов за 5 минут. Последняя: { $last }
+notify-provider-balance = 🪫 У поставщика { $provider } мало денег: { $balance } (порог { $threshold })
+notify-unknown-order = ❓ Заказ { $order } у { $provider } с неизвестным исходом, нужен человек: /refund { $order }, если номер не был выдан.
+command-user = Админ: карточка пользователя
+command-stats = Админ: продажи
+command-providers = Админ: баланс и состояние поставщиков
+command-provider = Админ: включить или выключить поставщика
+command-markup = Админ: наценки
+command-ban = Админ: заблокировать пользователя
+command-unban = Админ: разблокировать пользователя
+command-refund = Админ: вернуть деньги за заказ

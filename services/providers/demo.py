@@ -16,6 +16,7 @@ Orders a day past their lifetime are forgotten too, so a long-running demo does 
 
 from __future__ import annotations
 
+import itertools
 import random
 import time
 import uuid
@@ -32,6 +33,13 @@ from services.providers.base import (
     OtpPurchase,
     OtpState,
     OtpStatus,
+    SmmOrderRequest,
+    SmmOrderState,
+    SmmOrderStatus,
+    SmmProvider,
+    SmmService,
+    SmmServiceType,
+    smm_service_type,
 )
 from services.providers.errors import (
     BadRequest,
@@ -39,6 +47,7 @@ from services.providers.errors import (
     NoNumbers,
     OrderNotFound,
     PriceTooHigh,
+    ProviderError,
 )
 
 # ISO -> (calling code, price factor, default stock per service)
@@ -283,3 +292,189 @@ class DemoOtpProvider(OtpProvider):
             code = "".join(self._rng.choice("0123456789") for _ in range(digits))
             if code != previous:
                 return code, f"Your DEMO code is {code}"
+
+
+# --- SMM ----------------------------------------------------------------------------------------
+
+# (service id, name, category, type, USD rate per 1000, min, max, refill, cancel, dripfeed)
+DEMO_SMM_SERVICES: tuple[tuple[str, str, str, str, str, int, int, bool, bool, bool], ...] = (
+    ("1", "Followers · DEMO", "Instagram", "Default", "0.90", 50, 10000, True, True, True),
+    ("2", "Likes · DEMO", "Instagram", "Default", "0.30", 20, 20000, False, True, False),
+    ("3", "Custom comments · DEMO", "Instagram", "Custom Comments", "8.00", 1, 100, False, False,
+     False),
+    ("4", "Channel members · DEMO", "Telegram", "Default", "1.20", 100, 50000, True, False, False),
+    ("5", "Post views · DEMO", "Telegram", "Default", "0.05", 100, 100000, False, True, False),
+    ("6", "Poll votes · DEMO", "Telegram", "Poll", "0.50", 10, 5000, False, True, False),
+    ("7", "Views · DEMO", "YouTube", "Default", "1.50", 500, 100000, True, True, False),
+    ("8", "Starter pack · DEMO", "YouTube", "Package", "2.50", 1, 1, False, False, False),
+)  # fmt: skip
+DEMO_SMM_REFILL_FINAL = frozenset({"completed", "rejected"})
+
+
+@dataclass(slots=True)
+class _SmmOrder:
+    order_id: str
+    service: SmmService
+    quantity: int
+    created: float  # clock() at add
+    start_count: int
+    state: SmmOrderState = SmmOrderState.PENDING
+    cancelled_at: float | None = None
+
+
+@dataclass(slots=True)
+class _Refill:
+    order_id: str
+    created: float
+
+
+class DemoSmmProvider(SmmProvider):
+    """A simulated SMM panel: an order is pending for `step_s`, in progress (remains going down)
+    for another `step_s`, then completed. Cancel is accepted for an open order of a service that
+    allows it and shows as Canceled in the next status (like a panel); a refill is "pending" for
+    `step_s`, then "completed". Orders live in memory: after a restart they are unknown
+    (OrderNotFound), as with a real panel that lost them."""
+
+    kind = "demo"
+    is_demo = True
+    supports_refill = True
+    supports_cancel = True
+    supports_batch_status = True
+    max_batch = 100
+
+    def __init__(
+        self,
+        config: ProviderConfig,
+        *,
+        step_s: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.name = config.name
+        self.currency = "USD"
+        self.step_s = step_s
+        self._clock = clock
+        self._services = {
+            sid: SmmService(
+                service_id=sid,
+                name=name,
+                category=category,
+                type=smm_service_type(kind) or SmmServiceType.DEFAULT,
+                rate=Decimal(rate),
+                min=low,
+                max=high,
+                refill=refill,
+                cancel=cancel,
+                dripfeed=dripfeed,
+                description="A simulated service: nothing is delivered anywhere.",
+            )
+            for sid, name, category, kind, rate, low, high, refill, cancel, dripfeed in (
+                DEMO_SMM_SERVICES
+            )
+        }
+        self._orders: dict[str, _SmmOrder] = {}
+        self._refills: dict[str, _Refill] = {}
+        self._prefix = uuid.uuid4().hex[:6]
+        self._seq = itertools.count(1)
+
+    async def balance(self) -> Decimal:
+        return DEMO_BALANCE
+
+    async def services(self) -> list[SmmService]:
+        return list(self._services.values())
+
+    async def add(self, request: SmmOrderRequest, *, client_ref: str) -> str:
+        service = self._services.get(request.service_id)
+        if service is None:
+            raise BadRequest("demo: Incorrect service ID", provider=self.name)
+        quantity = 1 if request.type is SmmServiceType.PACKAGE else request.quantity or 0
+        if service.type is not SmmServiceType.PACKAGE and not (
+            service.min <= quantity <= service.max
+        ):
+            raise BadRequest(
+                f"demo: quantity must be within {service.min}-{service.max}", provider=self.name
+            )
+        seq = next(self._seq)
+        order = _SmmOrder(
+            order_id=f"demo-{self._prefix}-{seq}",
+            service=service,
+            quantity=quantity,
+            created=self._clock(),
+            start_count=100 + 37 * seq,
+        )
+        self._orders[order.order_id] = order
+        return order.order_id
+
+    async def statuses(self, order_ids: list[str]) -> dict[str, SmmOrderStatus | ProviderError]:
+        result: dict[str, SmmOrderStatus | ProviderError] = {}
+        for order_id in order_ids:
+            order = self._orders.get(order_id)
+            if order is None:
+                result[order_id] = OrderNotFound(
+                    f"demo: order {order_id} not found", provider=self.name
+                )
+            else:
+                result[order_id] = self._status(order)
+        return result
+
+    def _status(self, order: _SmmOrder) -> SmmOrderStatus:
+        elapsed = self._clock() - order.created
+        if order.cancelled_at is not None:
+            order.state = SmmOrderState.CANCELLED
+        elif elapsed >= 2 * self.step_s:
+            order.state = SmmOrderState.COMPLETED
+        elif elapsed >= self.step_s:
+            order.state = SmmOrderState.IN_PROGRESS
+        remains = order.quantity
+        if order.state is SmmOrderState.COMPLETED:
+            remains = 0
+        elif order.state is SmmOrderState.IN_PROGRESS and self.step_s > 0:
+            done = (elapsed - self.step_s) / self.step_s
+            remains = max(1, order.quantity - int(order.quantity * min(done, 1.0)))
+        return SmmOrderStatus(
+            state=order.state,
+            start_count=order.start_count,
+            remains=remains,
+            currency="USD",
+        )
+
+    async def refill(self, order_id: str) -> str:
+        order = self._orders.get(order_id)
+        if order is None:
+            raise OrderNotFound(f"demo: order {order_id} not found", provider=self.name)
+        self._status(order)
+        if not order.service.refill:
+            raise InvalidState("demo: refill is disabled for this service", provider=self.name)
+        if order.state not in (SmmOrderState.COMPLETED, SmmOrderState.PARTIAL):
+            raise InvalidState("demo: the order is not completed yet", provider=self.name)
+        refill_id = f"demo-r-{self._prefix}-{next(self._seq)}"
+        self._refills[refill_id] = _Refill(order_id, self._clock())
+        return refill_id
+
+    async def refill_status(self, refill_id: str) -> str:
+        refill = self._refills.get(refill_id)
+        if refill is None:
+            raise OrderNotFound(f"demo: refill {refill_id} not found", provider=self.name)
+        return "completed" if self._clock() - refill.created >= self.step_s else "pending"
+
+    async def cancel(self, order_ids: list[str]) -> dict[str, bool | ProviderError]:
+        result: dict[str, bool | ProviderError] = {}
+        for order_id in order_ids:
+            order = self._orders.get(order_id)
+            if order is None:
+                result[order_id] = OrderNotFound(
+                    f"demo: order {order_id} not found", provider=self.name
+                )
+                continue
+            self._status(order)
+            if not order.service.cancel:
+                result[order_id] = InvalidState(
+                    "demo: cancel is disabled for this service", provider=self.name
+                )
+            elif order.state in (SmmOrderState.PENDING, SmmOrderState.IN_PROGRESS):
+                order.cancelled_at = self._clock()
+                result[order_id] = True
+            else:
+                result[order_id] = InvalidState(
+                    "demo: the order has already ended", provider=self.name
+                )
+        return result

@@ -24,6 +24,7 @@ from tenacity import (
     wait_exponential,
 )
 
+from services.health import HEALTH
 from services.providers.errors import OutcomeUnknown, Unavailable
 from services.redact import redact, register_secret
 
@@ -107,10 +108,14 @@ class ProviderHttp:
             await limiter.acquire()
         self.requests += 1
         try:
-            return await self.client.request(method, url, **kwargs)
-        except httpx.HTTPError:
+            response = await self.client.request(method, url, **kwargs)
+        except httpx.HTTPError as exc:
             self.errors += 1
+            HEALTH.record(self.provider, False, type(exc).__name__)
             raise
+        ok = response.status_code < 500 and response.status_code != 429
+        HEALTH.record(self.provider, ok, None if ok else f"HTTP {response.status_code}")
+        return response
 
     async def read(
         self, method: str, url: str, *, endpoint: str | None = None, **kwargs: Any

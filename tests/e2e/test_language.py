@@ -38,11 +38,12 @@ async def test_language_survives_a_restart(start_bot, tg) -> None:
     assert "Здравствуйте, Boris!" in reply.text
 
 
-async def test_help_and_coming_soon_are_honest(bot, tg) -> None:
+async def test_help_and_the_smm_section_open(bot, tg) -> None:
     alice = tg.user(1001, "Alice")
     await alice.send("/start")
-    answer = await alice.press("📈 SMM services")
-    assert answer.text == "🚧 This part of the shop is coming soon."
+    await alice.press("📈 SMM services")
+    assert "SMM services: choose a category" in alice.last().text
+    await alice.press("« Main menu")
     await alice.press("❓ Help")
     assert "How it works" in alice.last().text
     await alice.press("« Main menu")

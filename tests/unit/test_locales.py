@@ -16,7 +16,7 @@ CODE_DIRS = ("bot", "handlers", "services")
 # Keys built at run time from a known prefix (f"admin-{direction}-usage", ...).
 _DYNAMIC = re.compile(
     r"^(admin-(topup|deduct)-(usage|done)|language-name-\w+|command-\w+|status-\w+"
-    r"|otp-reason-\w+)$"
+    r"|otp-reason-\w+|notify-[\w-]+)$"
 )
 
 
@@ -114,3 +114,15 @@ def test_every_activation_state_and_reason_has_a_text() -> None:
         assert f"status-{state}" in keys
     for reason in ("no_numbers", "provider_error", "no_upstream_order", "other"):
         assert f"otp-reason-{reason}" in keys
+
+
+def test_every_notification_event_has_a_text() -> None:
+    keys = set(keys_of("en"))
+    pattern = re.compile(r"""\.emit(?:_now)?\(\s*(?:\w+,\s*)?["']([a-z-]+)["']""")
+    events: set[str] = set()
+    for folder in CODE_DIRS:
+        for path in (ROOT / folder).rglob("*.py"):
+            events.update(pattern.findall(path.read_text(encoding="utf-8")))
+    assert events >= {"purchase", "refund", "new-user", "topup", "code"}
+    missing = {event for event in events if f"notify-{event}" not in keys}
+    assert not missing, f"notification events without a text: {sorted(missing)}"

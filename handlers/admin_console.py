@@ -1,0 +1,303 @@
+"""The shop owner's console: /user, /stats, /providers, /provider, /markup, /ban, /unban,
+/refund. Admin-only at router level, like handlers/admin.py."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from html import escape
+from typing import TYPE_CHECKING
+
+from aiogram import Router
+from aiogram.filters import Command, CommandObject
+from aiogram.types import Message
+from aiogram_i18n import I18nContext
+
+from handlers.admin import IsAdmin
+from services import admin as console
+from services.markups import GLOBAL, OTP_ITEM, PROVIDER, SMM_ITEM, parse_percent
+from services.money import format_money
+from services.providers.errors import ProviderError
+
+if TYPE_CHECKING:
+    from bot.app import App
+
+log = logging.getLogger(__name__)
+router = Router(name=__name__)
+router.message.filter(IsAdmin())
+
+
+def _money(app: App, micro: int) -> str:
+    return format_money(micro, app.settings.store_currency)
+
+
+@router.message(Command("user"))
+async def cmd_user(message: Message, command: CommandObject, i18n: I18nContext, app: App) -> None:
+    query = (command.args or "").strip()
+    if not query:
+        await message.answer(i18n.get("admin-user-usage"))
+        return
+    try:
+        report = await console.user_report(app.db, query)
+    except console.UnknownUser:
+        await message.answer(i18n.get("admin-user-not-found", query=escape(query)))
+        return
+    user = report.user
+    lines = [
+        i18n.get(
+            "admin-user-card",
+            id=str(user.id),
+            username=escape(f"@{user.username}" if user.username else "—"),
+            balance=_money(app, user.balance),
+            language=user.language,
+            banned=i18n.get("admin-yes") if user.banned else i18n.get("admin-no"),
+            blocked=i18n.get("admin-yes") if user.blocked_bot else i18n.get("admin-no"),
+        )
+    ]
+    lines.append(i18n.get("admin-user-orders"))
+    for a in report.activations:
+        lines.append(
+            f"otp:{a.id} · {escape(a.service)} · {escape(a.country)} · "
+            f"{_money(app, a.price)} · {a.status}"
+        )
+    for o in report.smm_orders:
+        lines.append(
+            f"smm:{o.id} · {escape(o.service_name[:30])} · {o.quantity} · "
+            f"{_money(app, o.price)} · {o.status}"
+        )
+    if not report.activations and not report.smm_orders:
+        lines.append("—")
+    lines.append(i18n.get("admin-user-ledger"))
+    for entry in report.ledger:
+        lines.append(
+            f"{entry.created_at:%Y-%m-%d %H:%M} · {_money(app, entry.delta)} · "
+            f"{escape(entry.reason)}" + (f" · admin {entry.admin_id}" if entry.admin_id else "")
+        )
+    if not report.ledger:
+        lines.append("—")
+    await message.answer("\n".join(lines))
+
+
+@router.message(Command("ban", "unban"))
+async def cmd_ban(message: Message, command: CommandObject, i18n: I18nContext, app: App) -> None:
+    banned = command.command == "ban"
+    query = (command.args or "").strip()
+    if not query:
+        await message.answer(i18n.get("admin-ban-usage"))
+        return
+    try:
+        user = await console.set_banned(app.db, query, banned)
+    except console.UnknownUser:
+        await message.answer(i18n.get("admin-user-not-found", query=escape(query)))
+        return
+    key = "admin-banned" if banned else "admin-unbanned"
+    await message.answer(i18n.get(key, user=str(user.id)))
+
+
+@router.message(Command("refund"))
+async def cmd_refund(
+    message: Message, command: CommandObject, i18n: I18nContext, app: App
+) -> None:
+    parts = (command.args or "").split(maxsplit=1)
+    try:
+        kind, order_id = console.parse_order_ref(parts[0] if parts else "")
+    except console.UnknownOrder:
+        await message.answer(i18n.get("admin-refund-usage"))
+        return
+    reason = parts[1][:200] if len(parts) > 1 else None
+    core, currency = i18n.core, app.settings.store_currency
+
+    def notice(language: str, amount: int) -> str:
+        return core.get("refund-by-shop", language, amount=format_money(amount, currency))
+
+    assert message.from_user is not None
+    try:
+        outcome = await console.refund_order(
+            app.db,
+            kind,
+            order_id,
+            admin_id=message.from_user.id,
+            reason=reason,
+            notice=notice,
+            notifier=app.notifier,
+        )
+    except console.UnknownOrder:
+        await message.answer(i18n.get("admin-order-not-found", order=f"{kind}:{order_id}"))
+        return
+    app.outbox.kick()
+    app.notifier.wake()
+    if not outcome.applied:
+        await message.answer(i18n.get("admin-already-refunded", order=f"{kind}:{order_id}"))
+        return
+    log.info(
+        "manual refund",
+        extra={
+            "admin_id": message.from_user.id,
+            "order": f"{kind}:{order_id}",
+            "amount": outcome.amount,
+        },
+    )
+    await message.answer(
+        i18n.get(
+            "admin-refunded",
+            order=f"{kind}:{order_id}",
+            amount=_money(app, outcome.amount),
+            user=str(outcome.user_id),
+        )
+    )
+
+
+@router.message(Command("stats"))
+async def cmd_stats(message: Message, command: CommandObject, i18n: I18nContext, app: App) -> None:
+    period = (command.args or "today").strip().lower()
+    if period not in console.PERIODS:
+        await message.answer(i18n.get("admin-stats-usage"))
+        return
+    since = console.period_start(period, app.otp.clock())
+    stats = await console.stats(app.db, since)
+    lines = [i18n.get("admin-stats-title", period=period, since=f"{since:%Y-%m-%d %H:%M}")]
+    lines.append(i18n.get("admin-stats-otp", statuses=_statuses(stats.otp_by_status)))
+    lines.append(i18n.get("admin-stats-smm", statuses=_statuses(stats.smm_by_status)))
+    lines.append(
+        i18n.get(
+            "admin-stats-money",
+            revenue=_money(app, stats.revenue),
+            cost=_money(app, stats.cost),
+            profit=_money(app, stats.profit),
+            refunds=_money(app, stats.refunds),
+        )
+    )
+    lines.append(i18n.get("admin-stats-users", count=str(stats.new_users)))
+    if stats.top_services:
+        lines.append(i18n.get("admin-stats-top"))
+        lines += [f"{escape(name)} · {count}" for name, count in stats.top_services]
+    for name, row in sorted(stats.providers.items()):
+        lines.append(
+            i18n.get(
+                "admin-stats-provider",
+                provider=escape(name),
+                orders=str(row["orders"]),
+                revenue=_money(app, row["revenue"]),
+                cost=_money(app, row["cost"]),
+            )
+        )
+    await message.answer("\n".join(lines))
+
+
+def _statuses(counts: dict[str, int]) -> str:
+    return ", ".join(f"{status} {count}" for status, count in sorted(counts.items())) or "—"
+
+
+@router.message(Command("providers"))
+async def cmd_providers(message: Message, i18n: I18nContext, app: App) -> None:
+    providers = {**app.providers, **app.smm_providers}
+    balances = await asyncio.gather(
+        *(_balance(p) for p in providers.values()), return_exceptions=False
+    )
+    lines = [i18n.get("admin-providers-title")]
+    for (name, provider), balance in zip(providers.items(), balances, strict=True):
+        health = app.health.snapshot(name)
+        lines.append(
+            i18n.get(
+                "admin-provider-row",
+                name=escape(name),
+                kind=provider.kind,
+                balance=escape(balance),
+                enabled=i18n.get("admin-on")
+                if name not in app.disabled
+                else i18n.get("admin-off"),
+                requests=str(health.requests),
+                errors=str(health.errors),
+                rate=f"{health.error_rate:.0%}",
+                last=escape(health.last_error or "—"),
+            )
+        )
+    await message.answer("\n".join(lines))
+
+
+async def _balance(provider) -> str:
+    try:
+        value = await asyncio.wait_for(provider.balance(), 15)
+    except (ProviderError, TimeoutError) as exc:
+        return f"⚠️ {type(exc).__name__}"
+    return f"{value} {provider.currency}"
+
+
+@router.message(Command("provider"))
+async def cmd_provider(
+    message: Message, command: CommandObject, i18n: I18nContext, app: App
+) -> None:
+    parts = (command.args or "").split()
+    names = {**app.providers, **app.smm_providers}
+    if len(parts) != 2 or parts[1].lower() not in {"on", "off"} or parts[0] not in names:
+        await message.answer(i18n.get("admin-provider-usage", names=", ".join(names) or "—"))
+        return
+    name, enabled = parts[0], parts[1].lower() == "on"
+    await app.set_provider_enabled(name, enabled)
+    await message.answer(
+        i18n.get(
+            "admin-provider-set",
+            name=escape(name),
+            state=i18n.get("admin-on") if enabled else i18n.get("admin-off"),
+        )
+    )
+
+
+@router.message(Command("markup"))
+async def cmd_markup(
+    message: Message, command: CommandObject, i18n: I18nContext, app: App
+) -> None:
+    parts = (command.args or "").split()
+    markups = app.markups
+    if not parts:
+        lines = [
+            i18n.get(
+                "admin-markup-title", default=str(markups.default), env=str(markups.env_default)
+            )
+        ]
+        for name in {**app.providers, **app.smm_providers}:
+            lines.append(
+                i18n.get(
+                    "admin-markup-provider",
+                    name=escape(name),
+                    percent=str(markups.provider_markup(name)),
+                )
+            )
+        for (country, service), value in sorted(markups.otp_items.items()):
+            lines.append(f"otp {escape(country)} {escape(service)}: {value}%")
+        for (provider, service_id), value in sorted(markups.smm_items.items()):
+            lines.append(f"smm {escape(provider)} {escape(service_id)}: {value}%")
+        lines.append(i18n.get("admin-markup-usage"))
+        await message.answer("\n".join(lines))
+        return
+    try:
+        scope, key, value = _markup_args(parts, app)
+    except ValueError:
+        await message.answer(i18n.get("admin-markup-usage"))
+        return
+    await markups.set(app.db, scope, key, value)
+    await app.reprice()
+    shown = f"{value}%" if value is not None else i18n.get("admin-markup-reset")
+    await message.answer(
+        i18n.get("admin-markup-set", what=escape(" ".join(parts[:-1])), value=shown)
+    )
+
+
+def _markup_args(parts: list[str], app: App):
+    """`global 25` | `provider <name> 30` | `otp <ISO> <service> 15` | `smm <provider> <id> 40`,
+    with `reset` instead of a number to remove an override."""
+    scope = parts[0].lower()
+    value = None if parts[-1].lower() == "reset" else parse_percent(parts[-1])
+    if scope == GLOBAL and len(parts) == 2:
+        return GLOBAL, "", value
+    if (
+        scope == PROVIDER
+        and len(parts) == 3
+        and parts[1] in {**app.providers, **app.smm_providers}
+    ):
+        return PROVIDER, parts[1], value
+    if scope == OTP_ITEM and len(parts) == 4 and len(parts[1]) <= 48 and len(parts[2]) <= 64:
+        return OTP_ITEM, f"{parts[1].upper()}|{parts[2].lower()}", value
+    if scope == SMM_ITEM and len(parts) == 4 and parts[1] in app.smm_providers:
+        return SMM_ITEM, f"{parts[1]}|{parts[2]}", value
+    raise ValueError(parts)

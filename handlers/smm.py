@@ -1,0 +1,608 @@
+"""Ordering SMM services: category -> service -> link -> quantity (and the type's extra fields)
+-> confirm -> place; "My SMM orders" with refill and cancel where the service allows them."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+from aiogram import F, Router
+from aiogram.exceptions import TelegramBadRequest
+from aiogram.fsm.context import FSMContext
+from aiogram.fsm.state import State, StatesGroup
+from aiogram.types import CallbackQuery, Message
+from aiogram_i18n import I18nContext
+
+from bot.middlewares import notify_banned
+from bot.settings import Settings
+from db.engine import Database
+from db.models import User
+from handlers import smm_views as view
+from handlers.menu import MenuAction, MenuCb, main_menu
+from handlers.render import show
+from services import smm_orders as smm
+from services import wallet
+from services.money import format_money
+from services.providers.base import SmmServiceType
+from services.smm_catalog import SmmItem
+
+router = Router(name=__name__)
+ORDERS_PER_PAGE = 5
+
+
+class SmmForm(StatesGroup):
+    link = State()
+    quantity = State()
+    comments = State()
+    answer = State()
+    usernames = State()
+    runs = State()
+    interval = State()
+
+
+STEP_STATES = {
+    "link": SmmForm.link,
+    "quantity": SmmForm.quantity,
+    "comments": SmmForm.comments,
+    "answer": SmmForm.answer,
+    "usernames": SmmForm.usernames,
+    "runs": SmmForm.runs,
+    "interval": SmmForm.interval,
+}
+
+
+async def _balance(db: Database, user_id: int) -> int:
+    async with db.read() as session:
+        return await wallet.balance(session, user_id)
+
+
+async def _leave_form(state: FSMContext) -> None:
+    current = await state.get_state()
+    if current is not None and current.startswith(SmmForm.__name__):
+        await state.clear()
+
+
+# --- browsing ----------------------------------------------------------------------------------
+
+
+@router.callback_query(MenuCb.filter(F.action == MenuAction.SMM))
+async def on_smm_section(
+    query: CallbackQuery,
+    user: User,
+    i18n: I18nContext,
+    smm_orders: smm.SmmOrderService,
+    settings: Settings,
+    state: FSMContext,
+) -> None:
+    await _leave_form(state)
+    if user.banned:
+        # Cannot order, but can still see (and cancel) what they already have.
+        await notify_banned(query, i18n)
+        await _show_orders(query, user, 0, i18n, smm_orders, settings.store_currency)
+        return
+    text, markup = view.categories_view(smm_orders.catalog, 0, i18n.get, settings.store_currency)
+    await show(query, text, markup)
+
+
+@router.callback_query(view.SmmNav.filter())
+async def on_nav(
+    query: CallbackQuery,
+    callback_data: view.SmmNav,
+    user: User,
+    i18n: I18nContext,
+    smm_orders: smm.SmmOrderService,
+    settings: Settings,
+    state: FSMContext,
+) -> None:
+    catalog, currency, nav = smm_orders.catalog, settings.store_currency, callback_data
+    page = max(0, min(nav.p, 10_000))
+    if nav.v == "x":
+        await state.clear()
+        balance = format_money(await _balance(smm_orders.db, user.id), currency)
+        text = i18n.get("smm-form-cancelled") + "\n\n" + i18n.get("menu-title", balance=balance)
+        await show(query, text, main_menu(i18n))
+        return
+    if nav.v == "c":
+        await _leave_form(state)
+        await show(query, *view.categories_view(catalog, page, i18n.get, currency))
+        return
+    if nav.v == "s":
+        screen = view.services_view(catalog, nav.k, page, i18n.get, currency)
+        if screen is None:
+            await _gone(query, i18n, smm_orders, currency)
+            return
+        await show(query, *screen)
+        return
+    item = catalog.item(nav.k)
+    if nav.v not in {"i", "o"} or item is None:
+        await _gone(query, i18n, smm_orders, currency)
+        return
+    if nav.v == "i":
+        await show(query, *view.service_card(item, i18n.get, currency))
+        return
+    if user.banned:
+        await notify_banned(query, i18n)
+        return
+    await state.clear()
+    await state.set_state(SmmForm.link)
+    await state.set_data(smm.SmmDraft(service=item.key).to_data())
+    await show(query, *view.prompt_view("link", item, i18n.get, currency))
+
+
+async def _gone(
+    query: CallbackQuery, i18n: I18nContext, smm_orders: smm.SmmOrderService, currency: str
+) -> None:
+    await query.answer(i18n.get("smm-service-gone"), show_alert=True)
+    await show(query, *view.categories_view(smm_orders.catalog, 0, i18n.get, currency))
+
+
+# --- the order form ----------------------------------------------------------------------------
+
+
+def _next_step(item: SmmItem, draft: smm.SmmDraft) -> str | None:
+    """The first field the draft still lacks; None when it is ready to confirm."""
+    if not draft.link:
+        return "link"
+    if item.type is SmmServiceType.PACKAGE:
+        return None
+    if item.type is SmmServiceType.CUSTOM_COMMENTS:
+        return None if draft.comments else "comments"
+    if draft.quantity is None:
+        return "quantity"
+    if item.type is SmmServiceType.POLL and draft.answer_number is None:
+        return "answer"
+    if item.type is SmmServiceType.MENTIONS and not draft.usernames:
+        return "usernames"
+    return None
+
+
+async def _form(state: FSMContext) -> tuple[smm.SmmDraft, dict[str, Any]]:
+    data = await state.get_data()
+    return smm.SmmDraft.from_data(data), data
+
+
+async def _advance(
+    message: Message,
+    state: FSMContext,
+    draft: smm.SmmDraft,
+    item: SmmItem,
+    i18n: I18nContext,
+    smm_orders: smm.SmmOrderService,
+    user: User,
+    currency: str,
+    *,
+    ask_runs: bool = False,
+) -> None:
+    """Store the draft and ask for the next field, or show the confirmation."""
+    await state.update_data(**draft.to_data())
+    step = "runs" if ask_runs else _next_step(item, draft)
+    if step is not None:
+        await state.set_state(STEP_STATES[step])
+        text, markup = view.prompt_view(step, item, i18n.get, currency)
+        await message.answer(text, reply_markup=markup)
+        return
+    await _confirm(message, state, draft, i18n, smm_orders, user, currency)
+
+
+async def _confirm(
+    message: Message,
+    state: FSMContext,
+    draft: smm.SmmDraft,
+    i18n: I18nContext,
+    smm_orders: smm.SmmOrderService,
+    user: User,
+    currency: str,
+) -> None:
+    try:
+        quote = smm_orders.quote(draft)
+    except smm.ServiceGone:
+        await state.clear()
+        await message.answer(i18n.get("smm-service-gone"))
+        return
+    except smm.BadInput as exc:
+        await message.answer(view.input_error(exc, i18n.get))
+        return
+    token = smm.new_token()
+    await state.set_state(None)
+    await state.update_data(token=token, price=quote.total)
+    balance = await _balance(smm_orders.db, user.id)
+    text, markup = view.confirm_view(quote, balance, i18n.get, currency, token)
+    await message.answer(text, reply_markup=markup)
+
+
+async def _form_item(
+    message: Message, state: FSMContext, i18n: I18nContext, smm_orders: smm.SmmOrderService
+) -> tuple[smm.SmmDraft, SmmItem] | None:
+    draft, _ = await _form(state)
+    item = smm_orders.catalog.item(draft.service)
+    if item is None:
+        await state.clear()
+        await message.answer(i18n.get("smm-service-gone"))
+        return None
+    return draft, item
+
+
+async def _retry(
+    message: Message, step: str, item: SmmItem, exc: smm.BadInput, i18n: I18nContext, currency: str
+) -> None:
+    text, markup = view.prompt_view(
+        step, item, i18n.get, currency, error=view.input_error(exc, i18n.get)
+    )
+    await message.answer(text, reply_markup=markup)
+
+
+@router.message(SmmForm.link, F.text)
+async def on_link(
+    message: Message,
+    state: FSMContext,
+    user: User,
+    i18n: I18nContext,
+    smm_orders: smm.SmmOrderService,
+    settings: Settings,
+) -> None:
+    found = await _form_item(message, state, i18n, smm_orders)
+    if found is None:
+        return
+    draft, item = found
+    currency = settings.store_currency
+    try:
+        link = smm.check_link(message.text or "")
+    except smm.BadInput as exc:
+        await _retry(message, "link", item, exc, i18n, currency)
+        return
+    draft = smm.SmmDraft(service=draft.service, link=link)
+    await _advance(message, state, draft, item, i18n, smm_orders, user, currency)
+
+
+@router.message(SmmForm.quantity, F.text)
+async def on_quantity(
+    message: Message,
+    state: FSMContext,
+    user: User,
+    i18n: I18nContext,
+    smm_orders: smm.SmmOrderService,
+    settings: Settings,
+) -> None:
+    found = await _form_item(message, state, i18n, smm_orders)
+    if found is None:
+        return
+    draft, item = found
+    currency = settings.store_currency
+    try:
+        quantity = smm.parse_quantity(message.text or "", item)
+    except smm.BadInput as exc:
+        await _retry(message, "quantity", item, exc, i18n, currency)
+        return
+    draft = smm.SmmDraft(service=draft.service, link=draft.link, quantity=quantity)
+    ask_runs = item.dripfeed and _next_step(item, draft) is None
+    await _advance(
+        message, state, draft, item, i18n, smm_orders, user, currency, ask_runs=ask_runs
+    )
+
+
+@router.message(SmmForm.comments, F.text)
+async def on_comments(
+    message: Message,
+    state: FSMContext,
+    user: User,
+    i18n: I18nContext,
+    smm_orders: smm.SmmOrderService,
+    settings: Settings,
+) -> None:
+    found = await _form_item(message, state, i18n, smm_orders)
+    if found is None:
+        return
+    draft, item = found
+    currency = settings.store_currency
+    try:
+        comments = smm.parse_comments(message.text or "", item)
+    except smm.BadInput as exc:
+        await _retry(message, "comments", item, exc, i18n, currency)
+        return
+    draft = smm.SmmDraft(
+        service=draft.service, link=draft.link, quantity=len(comments), comments=comments
+    )
+    await _advance(message, state, draft, item, i18n, smm_orders, user, currency)
+
+
+@router.message(SmmForm.answer, F.text)
+async def on_answer(
+    message: Message,
+    state: FSMContext,
+    user: User,
+    i18n: I18nContext,
+    smm_orders: smm.SmmOrderService,
+    settings: Settings,
+) -> None:
+    found = await _form_item(message, state, i18n, smm_orders)
+    if found is None:
+        return
+    draft, item = found
+    currency = settings.store_currency
+    try:
+        answer = smm.parse_answer(message.text or "")
+    except smm.BadInput as exc:
+        await _retry(message, "answer", item, exc, i18n, currency)
+        return
+    draft = smm.SmmDraft(
+        service=draft.service, link=draft.link, quantity=draft.quantity, answer_number=answer
+    )
+    await _advance(message, state, draft, item, i18n, smm_orders, user, currency)
+
+
+@router.message(SmmForm.usernames, F.text)
+async def on_usernames(
+    message: Message,
+    state: FSMContext,
+    user: User,
+    i18n: I18nContext,
+    smm_orders: smm.SmmOrderService,
+    settings: Settings,
+) -> None:
+    found = await _form_item(message, state, i18n, smm_orders)
+    if found is None:
+        return
+    draft, item = found
+    currency = settings.store_currency
+    try:
+        usernames = smm.parse_usernames(message.text or "")
+    except smm.BadInput as exc:
+        await _retry(message, "usernames", item, exc, i18n, currency)
+        return
+    draft = smm.SmmDraft(
+        service=draft.service, link=draft.link, quantity=draft.quantity, usernames=usernames
+    )
+    await _advance(message, state, draft, item, i18n, smm_orders, user, currency)
+
+
+@router.message(SmmForm.runs, F.text)
+async def on_runs(
+    message: Message,
+    state: FSMContext,
+    user: User,
+    i18n: I18nContext,
+    smm_orders: smm.SmmOrderService,
+    settings: Settings,
+) -> None:
+    found = await _form_item(message, state, i18n, smm_orders)
+    if found is None:
+        return
+    _draft, item = found
+    currency = settings.store_currency
+    try:
+        runs = smm.parse_runs(message.text or "")
+    except smm.BadInput as exc:
+        await _retry(message, "runs", item, exc, i18n, currency)
+        return
+    await state.update_data(runs=runs)
+    await state.set_state(SmmForm.interval)
+    text, markup = view.prompt_view("interval", item, i18n.get, currency)
+    await message.answer(text, reply_markup=markup)
+
+
+@router.message(SmmForm.interval, F.text)
+async def on_interval(
+    message: Message,
+    state: FSMContext,
+    user: User,
+    i18n: I18nContext,
+    smm_orders: smm.SmmOrderService,
+    settings: Settings,
+) -> None:
+    found = await _form_item(message, state, i18n, smm_orders)
+    if found is None:
+        return
+    draft, item = found
+    currency = settings.store_currency
+    try:
+        interval = smm.parse_interval(message.text or "")
+    except smm.BadInput as exc:
+        await _retry(message, "interval", item, exc, i18n, currency)
+        return
+    draft = smm.SmmDraft(
+        service=draft.service,
+        link=draft.link,
+        quantity=draft.quantity,
+        runs=draft.runs,
+        interval=interval,
+    )
+    await state.update_data(**draft.to_data())
+    await _confirm(message, state, draft, i18n, smm_orders, user, currency)
+
+
+@router.callback_query(view.SmmSkip.filter(), SmmForm.runs)
+async def on_skip_dripfeed(
+    query: CallbackQuery,
+    state: FSMContext,
+    user: User,
+    i18n: I18nContext,
+    smm_orders: smm.SmmOrderService,
+    settings: Settings,
+) -> None:
+    draft, _ = await _form(state)
+    message = query.message
+    if not isinstance(message, Message):
+        await query.answer(i18n.get("callback-stale"), show_alert=True)
+        return
+    with contextlib.suppress(TelegramBadRequest):
+        await query.answer()
+    await _confirm(message, state, draft, i18n, smm_orders, user, settings.store_currency)
+
+
+@router.callback_query(view.SmmSkip.filter())
+async def on_skip_stale(query: CallbackQuery, i18n: I18nContext) -> None:
+    await query.answer(i18n.get("callback-stale"), show_alert=True)
+
+
+# --- placing -----------------------------------------------------------------------------------
+
+
+@router.callback_query(view.SmmConfirm.filter())
+async def on_confirm(
+    query: CallbackQuery,
+    callback_data: view.SmmConfirm,
+    user: User,
+    i18n: I18nContext,
+    smm_orders: smm.SmmOrderService,
+    settings: Settings,
+    state: FSMContext,
+) -> None:
+    currency, token = settings.store_currency, callback_data.t
+    draft, data = await _form(state)
+    if data.get("token") != token:
+        existing = await smm_orders.by_token(user.id, token)
+        if existing is None:
+            await query.answer(i18n.get("callback-stale"), show_alert=True)
+            return
+        await query.answer(i18n.get("smm-already-placed"))
+        await _render_placed(query, smm_orders, existing, i18n, currency)
+        return
+    try:
+        order = await smm_orders.create(user.id, draft, int(data.get("price") or 0), token)
+    except smm.Banned:
+        await notify_banned(query, i18n)
+        return
+    except smm.AlreadyConfirmed as exc:
+        await query.answer(i18n.get("smm-already-placed"))
+        await _render_placed(query, smm_orders, exc.order_id, i18n, currency)
+        return
+    except smm.ServiceGone:
+        await state.clear()
+        await _gone(query, i18n, smm_orders, currency)
+        return
+    except smm.BadInput as exc:
+        await query.answer(view.input_error(exc, i18n.get)[:200], show_alert=True)
+        return
+    except smm.PriceChanged as exc:
+        await query.answer(
+            i18n.get("smm-price-changed", price=format_money(exc.price, currency)),
+            show_alert=True,
+        )
+        await _reconfirm(query, state, draft, i18n, smm_orders, user, currency)
+        return
+    except smm.NotEnoughMoney:
+        await _reconfirm(query, state, draft, i18n, smm_orders, user, currency)
+        return
+    await state.clear()
+    with contextlib.suppress(TelegramBadRequest):
+        await query.answer(i18n.get("smm-placing"))
+    message = query.message
+    if isinstance(message, Message):
+        with contextlib.suppress(TelegramBadRequest):
+            await message.edit_text(i18n.get("smm-placing"))
+    placed = await smm_orders.execute(order.id)
+    await _render_placed(query, smm_orders, placed.id, i18n, currency)
+
+
+async def _reconfirm(
+    query: CallbackQuery,
+    state: FSMContext,
+    draft: smm.SmmDraft,
+    i18n: I18nContext,
+    smm_orders: smm.SmmOrderService,
+    user: User,
+    currency: str,
+) -> None:
+    """Show the confirmation again (new price, or what is missing), with a fresh token."""
+    try:
+        quote = smm_orders.quote(draft)
+    except (smm.ServiceGone, smm.BadInput):
+        await state.clear()
+        await _gone(query, i18n, smm_orders, currency)
+        return
+    token = smm.new_token()
+    await state.update_data(token=token, price=quote.total)
+    balance = await _balance(smm_orders.db, user.id)
+    await show(query, *view.confirm_view(quote, balance, i18n.get, currency, token))
+
+
+async def _render_placed(
+    query: CallbackQuery,
+    smm_orders: smm.SmmOrderService,
+    order_id: int,
+    i18n: I18nContext,
+    currency: str,
+) -> None:
+    order = await smm_orders.get(order_id)
+    await show(query, *view.placed_view(order, i18n.get, currency, smm_orders.is_demo(order)))
+
+
+# --- my orders ---------------------------------------------------------------------------------
+
+
+async def _show_orders(
+    query: CallbackQuery,
+    user: User,
+    page: int,
+    i18n: I18nContext,
+    smm_orders: smm.SmmOrderService,
+    currency: str,
+) -> None:
+    page = max(0, min(page, 10_000))
+    rows, total = await smm_orders.history(user.id, page * ORDERS_PER_PAGE, ORDERS_PER_PAGE)
+    if not rows and total and page:
+        page = (total - 1) // ORDERS_PER_PAGE
+        rows, total = await smm_orders.history(user.id, page * ORDERS_PER_PAGE, ORDERS_PER_PAGE)
+    text, markup = view.orders_view(
+        rows,
+        total,
+        page,
+        ORDERS_PER_PAGE,
+        i18n.get,
+        currency,
+        can_refill=smm_orders.can_refill,
+        can_cancel=smm_orders.can_cancel,
+        is_demo=smm_orders.is_demo,
+    )
+    await show(query, text, markup)
+
+
+@router.callback_query(view.SmmOrders.filter())
+async def on_orders(
+    query: CallbackQuery,
+    callback_data: view.SmmOrders,
+    user: User,
+    i18n: I18nContext,
+    smm_orders: smm.SmmOrderService,
+    settings: Settings,
+    state: FSMContext,
+) -> None:
+    await _leave_form(state)
+    await _show_orders(query, user, callback_data.p, i18n, smm_orders, settings.store_currency)
+
+
+@router.callback_query(view.SmmAct.filter())
+async def on_order_action(
+    query: CallbackQuery,
+    callback_data: view.SmmAct,
+    user: User,
+    i18n: I18nContext,
+    smm_orders: smm.SmmOrderService,
+    settings: Settings,
+) -> None:
+    action, order_id = callback_data.a, callback_data.i
+    try:
+        if action == "r":
+            await smm_orders.refill(user.id, order_id)
+            done = "smm-refill-requested"
+        elif action == "c":
+            await smm_orders.cancel(user.id, order_id)
+            done = "smm-cancel-requested"
+        else:
+            await query.answer(i18n.get("callback-stale"), show_alert=True)
+            return
+    except smm.NotFound:
+        await query.answer(i18n.get("smm-not-found"), show_alert=True)
+        return
+    except smm.SmmError as exc:
+        key = {
+            smm.NotOffered: "smm-not-offered",
+            smm.WrongState: "smm-wrong-state",
+            smm.RefillInProgress: "smm-refill-running",
+            smm.Refused: "smm-refused",
+        }.get(type(exc), "smm-try-later")
+        await query.answer(i18n.get(key), show_alert=True)
+        await _show_orders(query, user, callback_data.p, i18n, smm_orders, settings.store_currency)
+        return
+    await query.answer(i18n.get(done), show_alert=True)
+    await _show_orders(query, user, callback_data.p, i18n, smm_orders, settings.store_currency)

@@ -1,0 +1,289 @@
+"""What the admin commands read and change: user reports, stats, bans, manual refunds and
+provider switches. Plain results; the admin handlers render them."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import ROUND_CEILING, Decimal
+
+from sqlalchemy import func, select, update
+
+from db import repositories as repo
+from db.engine import Database
+from db.models import Activation, LedgerEntry, ProviderSetting, SmmOrder, User, utcnow
+from services import outbox, wallet
+from services.money import MICRO
+from services.notifier import Notifier
+
+PERIODS = {"today": None, "7d": timedelta(days=7), "30d": timedelta(days=30)}
+_ORDER_REF = re.compile(r"^(?:(otp|smm)[:#]?)?#?(\d{1,12})$", re.IGNORECASE)
+DELIVERED_OTP = ("received", "finished")
+OPEN_OTP = ("buying", "unknown", "waiting", "received")
+OPEN_SMM = ("placing", "unknown", "pending", "in_progress")
+
+
+class AdminError(Exception):
+    pass
+
+
+class UnknownOrder(AdminError):
+    pass
+
+
+class UnknownUser(AdminError):
+    pass
+
+
+@dataclass(frozen=True)
+class UserReport:
+    user: User
+    activations: list[Activation]
+    smm_orders: list[SmmOrder]
+    ledger: list[LedgerEntry]
+
+
+@dataclass
+class Stats:
+    since: datetime
+    otp_by_status: dict[str, int] = field(default_factory=dict)
+    smm_by_status: dict[str, int] = field(default_factory=dict)
+    revenue: int = 0  # purchases minus refunds, micro
+    refunds: int = 0
+    cost: int = 0  # upstream cost of what was delivered (an estimate for SMM partials)
+    new_users: int = 0
+    top_services: list[tuple[str, int]] = field(default_factory=list)
+    providers: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    @property
+    def profit(self) -> int:
+        return self.revenue - self.cost
+
+
+@dataclass(frozen=True)
+class RefundOutcome:
+    applied: bool
+    kind: str
+    order_id: int
+    user_id: int
+    amount: int
+
+
+def parse_order_ref(text: str) -> tuple[str, int]:
+    """'otp:12', 'smm:7', '#12' or '12' (an OTP activation)."""
+    match = _ORDER_REF.match(text.strip())
+    if not match:
+        raise UnknownOrder(text)
+    return (match.group(1) or "otp").lower(), int(match.group(2))
+
+
+def period_start(name: str, now: datetime) -> datetime:
+    delta = PERIODS.get(name, PERIODS["today"])
+    if delta is None:
+        return now.replace(hour=0, minute=0, second=0, microsecond=0)
+    return now - delta
+
+
+def _micro(upstream: str | None, rate: str | None, share: Decimal = Decimal(1)) -> int:
+    if not upstream or not rate:
+        return 0
+    value = Decimal(upstream) * Decimal(rate) * share * MICRO
+    return int(value.to_integral_value(rounding=ROUND_CEILING))
+
+
+async def user_report(db: Database, query: str) -> UserReport:
+    async with db.read() as session:
+        user = await repo.find_user(session, query)
+        if user is None:
+            raise UnknownUser(query)
+        activations = (
+            await session.execute(
+                select(Activation)
+                .where(Activation.user_id == user.id)
+                .order_by(Activation.id.desc())
+                .limit(10)
+            )
+        ).scalars()
+        smm = (
+            await session.execute(
+                select(SmmOrder)
+                .where(SmmOrder.user_id == user.id)
+                .order_by(SmmOrder.id.desc())
+                .limit(10)
+            )
+        ).scalars()
+        ledger = await wallet.history(session, user.id, limit=10)
+        return UserReport(user, list(activations), list(smm), ledger)
+
+
+async def set_banned(db: Database, query: str, banned: bool) -> User:
+    async with db.write() as session:
+        user = await repo.find_user(session, query)
+        if user is None:
+            raise UnknownUser(query)
+        await session.execute(update(User).where(User.id == user.id).values(banned=banned))
+        user.banned = banned
+        return user
+
+
+async def stats(db: Database, since: datetime) -> Stats:
+    result = Stats(since=since)
+    async with db.read() as session:
+        for status, count in await session.execute(
+            select(Activation.status, func.count())
+            .where(Activation.created_at >= since)
+            .group_by(Activation.status)
+        ):
+            result.otp_by_status[status] = int(count)
+        for status, count in await session.execute(
+            select(SmmOrder.status, func.count())
+            .where(SmmOrder.created_at >= since)
+            .group_by(SmmOrder.status)
+        ):
+            result.smm_by_status[status] = int(count)
+        for reason, total in await session.execute(
+            select(LedgerEntry.reason, func.sum(LedgerEntry.delta))
+            .where(LedgerEntry.created_at >= since, LedgerEntry.reason.in_(("purchase", "refund")))
+            .group_by(LedgerEntry.reason)
+        ):
+            if reason == "purchase":
+                result.revenue += -int(total or 0)
+            else:
+                result.refunds += int(total or 0)
+                result.revenue -= int(total or 0)
+        result.new_users = int(
+            await session.scalar(
+                select(func.count()).select_from(User).where(User.created_at >= since)
+            )
+            or 0
+        )
+        services: dict[str, int] = {}
+        delivered = await session.execute(
+            select(Activation).where(
+                Activation.created_at >= since, Activation.status.in_(DELIVERED_OTP)
+            )
+        )
+        for activation in delivered.scalars():
+            cost = _micro(activation.upstream_price, activation.rate)
+            _add(result, activation.provider or "?", activation.price, cost)
+            services[f"📱 {activation.service}"] = services.get(f"📱 {activation.service}", 0) + 1
+        smm_done = await session.execute(
+            select(SmmOrder).where(
+                SmmOrder.created_at >= since, SmmOrder.status.in_(("completed", "partial"))
+            )
+        )
+        for order in smm_done.scalars():
+            units = Decimal(order.quantity * (order.runs or 1)) / 1000
+            share = Decimal(1)
+            if order.status == "partial" and order.quantity:
+                remains = min(max(order.remains or 0, 0), order.quantity)
+                share = Decimal(order.quantity - remains) / order.quantity
+            cost = _micro(order.upstream_rate, order.rate, units * share)
+            _add(result, order.provider, order.price - order.refunded, cost)
+            key = f"📈 {order.service_name[:40]}"
+            services[key] = services.get(key, 0) + 1
+    result.top_services = sorted(services.items(), key=lambda kv: (-kv[1], kv[0]))[:5]
+    return result
+
+
+def _add(result: Stats, provider: str, revenue: int, cost: int) -> None:
+    row = result.providers.setdefault(provider, {"orders": 0, "revenue": 0, "cost": 0})
+    row["orders"] += 1
+    row["revenue"] += revenue
+    row["cost"] += cost
+    result.cost += cost
+
+
+async def refund_order(
+    db: Database,
+    kind: str,
+    order_id: int,
+    *,
+    admin_id: int,
+    reason: str | None,
+    notice,
+    notifier: Notifier | None = None,
+) -> RefundOutcome:
+    """A manual refund, once per order: the same key as the automatic one, so an order the bot
+    already refunded reports "already refunded" and one refunded here is never refunded again.
+    `notice(language, amount)` renders the user's message."""
+    now = utcnow()
+    try:
+        return await _refund_in_tx(db, kind, order_id, admin_id, reason, notice, notifier, now)
+    except _AlreadyRefunded as done:
+        return done.outcome
+
+
+class _AlreadyRefunded(Exception):
+    """Rolls the state change back when the refund key was used before."""
+
+    def __init__(self, outcome: RefundOutcome) -> None:
+        super().__init__()
+        self.outcome = outcome
+
+
+async def _refund_in_tx(db, kind, order_id, admin_id, reason, notice, notifier, now):
+    async with db.write() as session:
+        if kind == "otp":
+            order = await session.get(Activation, order_id)
+            if order is None:
+                raise UnknownOrder(f"otp:{order_id}")
+            amount, key = order.price, f"refund:otp:{order_id}"
+            if order.status in OPEN_OTP:
+                await session.execute(
+                    update(Activation)
+                    .where(Activation.id == order_id)
+                    .values(status="cancelled", fail_reason="admin", closed_at=now, updated_at=now)
+                )
+        else:
+            order = await session.get(SmmOrder, order_id)
+            if order is None:
+                raise UnknownOrder(f"smm:{order_id}")
+            amount, key = order.price - order.refunded, f"refund:smm:{order_id}:admin"
+            if amount <= 0:
+                return RefundOutcome(False, kind, order_id, order.user_id, 0)
+            values: dict[str, object] = {"refunded": order.price, "updated_at": now}
+            if order.status in OPEN_SMM:
+                values.update(status="cancelled", fail_reason="admin")
+            await session.execute(update(SmmOrder).where(SmmOrder.id == order_id).values(**values))
+        applied = await wallet.refund(
+            session,
+            order.user_id,
+            amount,
+            key=key,
+            ref=f"{kind}:{order_id}",
+            admin_id=admin_id,
+            comment=reason,
+        )
+        if not applied.applied:
+            raise _AlreadyRefunded(RefundOutcome(False, kind, order_id, order.user_id, amount))
+        language = await session.scalar(select(User.language).where(User.id == order.user_id))
+        await outbox.enqueue(session, order.user_id, notice(language or "en", amount), "refund")
+        if notifier is not None:
+            await notifier.emit(
+                session,
+                "refund",
+                user=order.user_id,
+                amount=amount,
+                order=f"{kind}:{order_id}",
+                reason=reason or "admin",
+            )
+    return RefundOutcome(True, kind, order_id, order.user_id, amount)
+
+
+async def provider_switches(db: Database) -> dict[str, bool]:
+    async with db.read() as session:
+        rows = await session.execute(select(ProviderSetting.name, ProviderSetting.enabled))
+        return {name: bool(enabled) for name, enabled in rows}
+
+
+async def set_provider_enabled(db: Database, name: str, enabled: bool) -> None:
+    async with db.write() as session:
+        row = await session.get(ProviderSetting, name)
+        if row is None:
+            session.add(
+                ProviderSetting(name=name, enabled=enabled, balance_low=False, updated_at=utcnow())
+            )
+        else:
+            row.enabled, row.updated_at = enabled, utcnow()

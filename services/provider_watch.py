@@ -1,0 +1,91 @@
+"""Watching the upstreams for the notification group: low balances (once per crossing) and
+bursts of errors (at most once per half hour per provider)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Mapping
+from decimal import Decimal
+
+from db.engine import Database
+from db.models import ProviderSetting, utcnow
+from services.health import ProviderHealth
+from services.money import ceil_micro
+from services.notifier import Notifier
+from services.providers.base import ProviderBase
+from services.providers.errors import ProviderError
+
+log = logging.getLogger(__name__)
+
+BURST_WINDOW_S = 300.0
+BURST_MIN_ERRORS = 5
+BURST_MIN_RATE = 0.5
+BURST_QUIET_S = 1800.0
+
+
+async def check_balances(
+    db: Database,
+    notifier: Notifier,
+    providers: Mapping[str, ProviderBase],
+    rates: Mapping[str, Decimal],
+    threshold: int,
+) -> list[str]:
+    """Alert when a provider's balance (in store micro-units) is below `threshold`, once per
+    crossing: the flag is stored, and cleared when the balance is back above."""
+    alerted: list[str] = []
+    for name, provider in providers.items():
+        if getattr(provider, "is_demo", False):
+            continue
+        try:
+            balance = await asyncio.wait_for(provider.balance(), 30)  # type: ignore[attr-defined]
+        except (ProviderError, TimeoutError) as exc:
+            log.info("balance check failed", extra={"provider": name, "error": str(exc)})
+            continue
+        value = ceil_micro(balance * rates.get(name, Decimal(1)))
+        low = value < threshold
+        async with db.write() as session:
+            row = await session.get(ProviderSetting, name)
+            if row is None:
+                row = ProviderSetting(
+                    name=name, enabled=True, balance_low=False, updated_at=utcnow()
+                )
+                session.add(row)
+            if low and not row.balance_low:
+                await notifier.emit(
+                    session, "provider-balance", provider=name, balance=value, threshold=threshold
+                )
+                alerted.append(name)
+            row.balance_low, row.updated_at = low, utcnow()
+    if alerted:
+        notifier.wake()
+    return alerted
+
+
+class ErrorBurstWatch:
+    def __init__(self, health: ProviderHealth, clock=time.monotonic) -> None:
+        self.health = health
+        self.clock = clock
+        self._last_alert: dict[str, float] = {}
+
+    async def check(self, db: Database, notifier: Notifier, names: list[str]) -> list[str]:
+        alerted = []
+        now = self.clock()
+        for name in names:
+            snap = self.health.snapshot(name, BURST_WINDOW_S)
+            if snap.errors < BURST_MIN_ERRORS or snap.error_rate < BURST_MIN_RATE:
+                continue
+            if now - self._last_alert.get(name, -BURST_QUIET_S) < BURST_QUIET_S:
+                continue
+            self._last_alert[name] = now
+            await notifier.emit_now(
+                db,
+                "provider-errors",
+                provider=name,
+                errors=snap.errors,
+                requests=snap.requests,
+                last=snap.last_error or "—",
+            )
+            alerted.append(name)
+        return alerted

@@ -1,0 +1,225 @@
+"""The shop owner runs the business from Telegram: users, stats, providers, markups, bans,
+refunds, and a notification group that hears about everything."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from tests.conftest import ADMIN_ID, eventually
+from tests.e2e.test_otp_journey import FAST, FUNDS, TG_RU, buy_telegram_in_russia, sa_entry
+from tests.fakes.smsactivate import FakeSmsActivate
+
+ALICE = 1001
+GROUP = -100555
+UNKNOWN = "🤷 Unknown command. Send /start to open the menu."
+
+
+@pytest.fixture
+async def sa() -> AsyncIterator[FakeSmsActivate]:
+    async with FakeSmsActivate() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def shop(start_bot, tg, sa):
+    bot = await start_bot(providers=[sa_entry(sa)], notify_chat_id=GROUP, **FAST)
+    await bot.wait_catalog()
+    alice = tg.user(ALICE, "Alice", username="alice")
+    await alice.send("/start")
+    await bot.fund(ALICE, FUNDS)
+    admin = tg.user(ADMIN_ID, "Owner")
+    return bot, alice, admin
+
+
+def group_text(tg) -> str:
+    return "\n".join(m.text for m in tg.chats[GROUP])
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "/user 1001",
+        "/stats",
+        "/providers",
+        "/provider hero off",
+        "/markup global 50",
+        "/ban 1001",
+        "/unban 1001",
+        "/refund otp:1",
+    ],
+)
+async def test_a_customer_gets_the_unknown_command_answer(shop, tg, sa, command) -> None:
+    bot, alice, _ = shop
+    reply = await alice.send(command)
+    assert reply.text == UNKNOWN
+    assert await bot.balance(ALICE) == FUNDS
+
+
+async def test_user_card(shop, tg, sa) -> None:
+    _bot, alice, admin = shop
+    await buy_telegram_in_russia(alice)
+    reply = await admin.send("/user @alice")
+    assert "1001" in reply.text and "@alice" in reply.text
+    assert "Balance: $9.82" in reply.text
+    assert "otp:1 · telegram · RU · $0.18 · waiting" in reply.text
+    assert (await admin.send("/user @nobody")).text.startswith("User @nobody not found")
+
+
+async def test_ban_blocks_buying_and_unban_restores_it(shop, tg, sa) -> None:
+    _bot, alice, admin = shop
+    assert "is banned" in (await admin.send("/ban @alice")).text
+    await alice.send("/start")
+    answer = await alice.press("📱 Buy a number")
+    assert answer.text.startswith("⛔ Your account is restricted.")
+    assert "is unbanned" in (await admin.send("/unban 1001")).text
+    await alice.send("/start")
+    await alice.press("📱 Buy a number")
+    assert "Choose a country" in alice.last().text
+
+
+async def test_refund_twice_refunds_once(shop, tg, sa) -> None:
+    bot, alice, admin = shop
+    await buy_telegram_in_russia(alice)
+    reply = await admin.send("/refund otp:1 number never worked")
+    assert "Refunded $0.18 for otp:1 to user 1001" in reply.text
+    reply = await admin.send("/refund otp:1")
+    assert "was already refunded" in reply.text
+    assert await bot.balance(ALICE) == FUNDS
+    refunds = [e for e in await bot.ledger(ALICE) if e.reason == "refund"]
+    assert [(e.admin_id, e.comment) for e in refunds] == [(ADMIN_ID, "number never worked")]
+    notice = await eventually(lambda: [m for m in alice.messages if "The shop refunded" in m.text])
+    assert "$0.18" in notice[0].text
+    # The automatic refund can no longer happen twice either: the activation is closed.
+    (activation,) = await bot.activations(ALICE)
+    assert activation.status == "cancelled"
+    assert (await admin.send("/refund smm:99")).text == "Order smm:99 not found."
+    assert (await admin.send("/refund nonsense")).text.startswith("Usage: /refund")
+    await bot.assert_ledger_invariant()
+
+
+async def test_stats(shop, tg, sa) -> None:
+    _bot, alice, admin = shop
+    await buy_telegram_in_russia(alice)
+    sa.deliver_sms(next(iter(sa.activations)), "100200")
+    await eventually(lambda: any("100200" in m.text for m in alice.messages))
+    reply = await admin.send("/stats 7d")
+    assert "Stats, 7d" in reply.text
+    assert "received 1" in reply.text
+    # Revenue $0.18, upstream cost 0.1453 -> $0.145300, profit $0.0347.
+    assert "Revenue $0.18 · upstream cost $0.1453 · profit $0.0347" in reply.text
+    assert "New users: 2" in reply.text or "New users: 1" in reply.text
+    assert "hero: 1 orders" in reply.text
+    assert (await admin.send("/stats forever")).text.startswith("Usage: /stats")
+
+
+async def test_providers_and_switching_one_off(shop, tg, sa) -> None:
+    _bot, alice, admin = shop
+    reply = await admin.send("/providers")
+    assert "hero (smsactivate) · on · balance 92.20 USD" in reply.text
+    reply = await admin.send("/provider hero off")
+    assert "Provider hero is now off" in reply.text
+    await alice.send("/start")
+    await alice.press("📱 Buy a number")
+    assert "Nothing is on sale right now" in alice.last().text
+    assert "· off ·" in (await admin.send("/providers")).text
+    await admin.send("/provider hero on")
+    await alice.send("/start")
+    await alice.press("📱 Buy a number")
+    assert "Russia" in " ".join(alice.last().button_texts)
+    assert (await admin.send("/provider nope on")).text.startswith("Usage: /provider")
+
+
+async def test_markups_change_the_prices_shown(shop, tg, sa) -> None:
+    _bot, alice, admin = shop
+    reply = await admin.send("/markup")
+    assert "default 20% (.env 20%)" in reply.text
+    await admin.send("/markup global 100")  # 0.1453 x 2 = 0.2906 -> $0.30
+    await alice.send("/start")
+    await alice.press("📱 Buy a number")
+    await alice.press("Russia")
+    assert any(b.startswith("Telegram · $0.30") for b in alice.last().button_texts)
+    await admin.send("/markup otp RU telegram 0")  # this item only: $0.15
+    await alice.press("« Back")
+    await alice.press("Russia")
+    assert any(b.startswith("Telegram · $0.15") for b in alice.last().button_texts)
+    assert any(b.startswith("WhatsApp · $0.04") for b in alice.last().button_texts)
+    await admin.send("/markup otp RU telegram reset")
+    await admin.send("/markup global reset")
+    await alice.press("« Back")
+    await alice.press("Russia")
+    assert any(b.startswith("Telegram · $0.18") for b in alice.last().button_texts)
+    for bad in ("/markup global lots", "/markup global 1e3", "/markup provider nope 5"):
+        assert "Set:" in (await admin.send(bad)).text
+
+
+async def test_the_notification_group_hears_about_the_shop(shop, tg, sa) -> None:
+    bot, alice, admin = shop
+    await buy_telegram_in_russia(alice)
+    await alice.press("❌ Cancel")
+    await admin.send("/topup 1001 1")
+    text = await eventually(lambda: ("Refund" in group_text(tg)) and group_text(tg))
+    assert "New user 1001 @alice" in text
+    assert "topup $1.00 for 1001 by admin 900001" in text
+    assert "📱 telegram RU for 1001: price $0.18 · cost $0.1453 · profit $0.0347 (hero)" in text
+    assert "Refund $0.18 to 1001 for otp:1" in text
+    assert await bot.balance(ALICE) == FUNDS + 1_000_000
+
+
+async def test_a_burst_of_100_events_is_merged_within_the_group_limit(shop, tg, sa) -> None:
+    bot, _, _ = shop
+    await eventually(lambda: "New user" in group_text(tg))
+    before = len(tg.chats[GROUP])
+    for n in range(100):
+        await bot.app.notifier.emit_now(bot.db, "new-user", user=50_000 + n, username=f"u{n}")
+    text = await eventually(lambda: "50099" in group_text(tg) and group_text(tg), 20)
+    sent = len(tg.chats[GROUP]) - before
+    assert 1 <= sent <= 20
+    for n in range(100):
+        assert f"New user {50_000 + n} u{n}" in text
+    assert all(len(m.text) <= 4096 for m in tg.chats[GROUP])
+
+
+async def test_an_unreachable_group_never_blocks_a_purchase(shop, tg, sa) -> None:
+    bot, alice, _ = shop
+    tg.block(GROUP)
+    await buy_telegram_in_russia(alice)
+    assert "Waiting for the SMS" in alice.last().text
+    assert await bot.balance(ALICE) == FUNDS - TG_RU
+
+
+async def test_low_provider_balance_is_alerted_once_per_crossing(start_bot, tg, sa) -> None:
+    from decimal import Decimal
+
+    from bot.app import watch_balances
+
+    bot = await start_bot(
+        providers=[sa_entry(sa)], notify_chat_id=GROUP, provider_low_balance="100", **FAST
+    )  # 92.20 < 100
+    low = "Provider hero balance is low: $92.20 (alert below $100.00)"
+    await eventually(lambda: low in group_text(tg))
+    await watch_balances(bot.app)
+    await tg.settle(0.5)
+    assert group_text(tg).count("balance is low") == 1
+    sa.balance = Decimal("150")
+    await watch_balances(bot.app)
+    sa.balance = Decimal("40")
+    await watch_balances(bot.app)
+    await eventually(lambda: group_text(tg).count("balance is low") == 2)
+
+
+async def test_a_burst_of_provider_errors_is_alerted_once(start_bot, tg, sa) -> None:
+    from bot.app import watch_errors
+
+    # Health is kept per provider name for the whole process: a name of its own.
+    entry = sa_entry(sa, name="bursty")
+    bot = await start_bot(providers=[entry], notify_chat_id=GROUP, **FAST)
+    await bot.wait_catalog()
+    sa.inject("500", times=30)
+    for _ in range(4):
+        await bot.app.catalog.refresh()
+    await watch_errors(bot.app)
+    await watch_errors(bot.app)
+    text = await eventually(lambda: "Provider bursty:" in group_text(tg) and group_text(tg))
+    assert text.count("errors in") == 1  # the second check stays quiet
