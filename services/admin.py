@@ -16,6 +16,7 @@ from db.models import Activation, LedgerEntry, ProviderSetting, SmmOrder, User, 
 from services import outbox, wallet
 from services.money import MICRO
 from services.notifier import Notifier
+from services.smm_orders import upstream_cost
 
 PERIODS = {"today": None, "7d": timedelta(days=7), "30d": timedelta(days=30)}
 _ORDER_REF = re.compile(r"^(?:(otp|smm)[:#]?)?#?(\d{1,12})$", re.IGNORECASE)
@@ -174,12 +175,10 @@ async def stats(db: Database, since: datetime) -> Stats:
             )
         )
         for order in smm_done.scalars():
-            units = Decimal(order.quantity * (order.runs or 1)) / 1000
-            share = Decimal(1)
+            cost = upstream_cost(order)
             if order.status == "partial" and order.quantity:
                 remains = min(max(order.remains or 0, 0), order.quantity)
-                share = Decimal(order.quantity - remains) / order.quantity
-            cost = _micro(order.upstream_rate, order.rate, units * share)
+                cost = cost * (order.quantity - remains) // order.quantity
             _add(result, order.provider, order.price - order.refunded, cost)
             key = f"📈 {order.service_name[:40]}"
             services[key] = services.get(key, 0) + 1

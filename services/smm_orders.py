@@ -18,6 +18,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
@@ -27,6 +28,8 @@ from sqlalchemy.exc import IntegrityError
 from db.engine import Database
 from db.models import SmmOrder, User, utcnow
 from services import outbox, pricing, wallet
+from services.money import ceil_micro
+from services.notifier import Notifier
 from services.providers.base import (
     SmmOrderRequest,
     SmmOrderState,
@@ -360,6 +363,7 @@ class SmmOrderService:
         self.kick_outbox = kick_outbox
         self.clock = clock
         self.presenter: Presenter | None = None
+        self.notifier = Notifier()  # the bot layer replaces it when NOTIFY_CHAT_ID is set
         self._in_flight: set[int] = set()  # orders this process is placing right now
         self._poll_lock = asyncio.Lock()
         self._reconcile_lock = asyncio.Lock()
@@ -542,6 +546,11 @@ class SmmOrderService:
                 .returning(SmmOrder.provider)
             )
             row = result.first()
+            if row is not None:
+                await self.notifier.emit(
+                    session, "unknown-order", order=f"smm:{order_id}", provider=row[0]
+                )
+        self.notifier.wake()
         if row is not None:
             log.error(
                 "smm order outcome unknown and SMM panels have no order list: "
@@ -552,11 +561,26 @@ class SmmOrderService:
 
     async def _placed(self, order_id: int, upstream_id: str) -> SmmOrder:
         async with self.db.write() as session:
-            await session.execute(
+            result = await session.execute(
                 update(SmmOrder)
                 .where(SmmOrder.id == order_id, SmmOrder.status.in_((PLACING, UNKNOWN)))
                 .values(status=PENDING, provider_order_id=upstream_id, updated_at=self.clock())
+                .returning(SmmOrder)
             )
+            placed = result.scalar_one_or_none()
+            if placed is not None:
+                cost = upstream_cost(placed)
+                await self.notifier.emit(
+                    session,
+                    "purchase",
+                    what=f"📈 {placed.service_name[:40]} ×{placed.quantity}",
+                    user=placed.user_id,
+                    price=placed.price,
+                    cost=cost,
+                    profit=placed.price - cost,
+                    provider=placed.provider,
+                )
+        self.notifier.wake()
         order = await self.get(order_id)
         log.info(
             "smm order placed",
@@ -733,13 +757,22 @@ class SmmOrderService:
             if row is not None:
                 user_id, amount = row
                 if amount > 0:
-                    await wallet.refund(
+                    done = await wallet.refund(
                         session,
                         user_id,
                         amount,
                         key=f"refund:smm:{order_id}",
                         ref=f"smm:{order_id}",
                     )
+                    if done.applied:
+                        await self.notifier.emit(
+                            session,
+                            "refund",
+                            user=user_id,
+                            amount=amount,
+                            order=f"smm:{order_id}",
+                            reason=reason or to_state,
+                        )
                 if notify and self.presenter is not None:
                     language = await session.scalar(
                         select(User.language).where(User.id == user_id)
@@ -748,6 +781,7 @@ class SmmOrderService:
                     assert order is not None
                     text = self.presenter.closed_text(order, language or "en")
                     await outbox.enqueue(session, user_id, text, f"smm:{to_state}")
+        self.notifier.wake()
         order = await self.get(order_id)
         if row is not None:
             log.info(
@@ -1015,3 +1049,11 @@ def _reason(exc: ProviderError) -> str:
         if "link" in text:
             return REASON_BAD_LINK
     return REASON_PROVIDER_ERROR
+
+
+def upstream_cost(order: SmmOrder) -> int:
+    """What the panel charges for the whole order, in store micro-units (for reports)."""
+    units = Decimal(order.quantity * (order.runs or 1)) / 1000
+    if order.type == "package":
+        units = Decimal(1)
+    return ceil_micro(Decimal(order.upstream_rate) * Decimal(order.rate) * units)

@@ -628,3 +628,20 @@ async def test_orders_left_placing_by_a_crash_are_settled(start_bot, tg, form) -
     assert form.adds == 0
     assert await bot.balance(ALICE) == FUNDS - PRICE_777
     await bot.assert_ledger_invariant()
+
+
+async def test_the_notification_group_hears_about_smm_orders(start_bot, tg, form) -> None:
+    group = -100321
+    form.offer_followers()
+    bot, alice = await open_shop(start_bot, tg, form, notify_chat_id=group)
+    await quick_order(bot, alice, "1000")
+    (order,) = await smm_rows(bot)
+    form.set_status(order.provider_order_id, "Partial", remains=250)
+    text = await eventually(
+        lambda: (
+            "Refund" in "\n".join(m.text for m in tg.chats[group])
+            and "\n".join(m.text for m in tg.chats[group])
+        )
+    )
+    assert f"📈 Followers ×1000 for {ALICE}: price $1.1004" in text
+    assert f"Refund $0.2751 to {ALICE} for smm:{order.id}: partial" in text
