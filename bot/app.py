@@ -61,6 +61,7 @@ ADMIN_COMMANDS = (
     "ban",
     "unban",
     "refund",
+    "adopt",
     "broadcast",
     "broadcast_cancel",
 )

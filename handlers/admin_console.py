@@ -14,6 +14,7 @@ from aiogram.types import Message
 from aiogram_i18n import I18nContext
 
 from handlers.admin import IsAdmin
+from services import activations, smm_orders
 from services import admin as console
 from services.markups import GLOBAL, OTP_ITEM, PROVIDER, SMM_ITEM, parse_percent
 from services.money import format_money
@@ -301,3 +302,32 @@ def _markup_args(parts: list[str], app: App):
     if scope == SMM_ITEM and len(parts) == 4 and parts[1] in app.smm_providers:
         return SMM_ITEM, f"{parts[1]}|{parts[2]}", value
     raise ValueError(parts)
+
+
+@router.message(Command("adopt"))
+async def cmd_adopt(message: Message, command: CommandObject, i18n: I18nContext, app: App) -> None:
+    """`/adopt <otp:12 | smm:7> <upstream order id> [phone]`: an order whose outcome was lost
+    exists upstream after all; the bot takes it over (the other answer is /refund)."""
+    parts = (command.args or "").split()
+    try:
+        kind, order_id = console.parse_order_ref(parts[0] if parts else "")
+        if len(parts) not in (2, 3) or len(parts[1]) > 64:
+            raise console.UnknownOrder(parts)
+    except console.UnknownOrder:
+        await message.answer(i18n.get("admin-adopt-usage"))
+        return
+    upstream_id, phone = parts[1], parts[2] if len(parts) == 3 else None
+    try:
+        if kind == "otp":
+            await app.otp.adopt(order_id, upstream_id, phone)
+        else:
+            await app.smm.adopt(order_id, upstream_id)
+    except (activations.NotFound, smm_orders.NotFound):
+        await message.answer(i18n.get("admin-order-not-found", order=f"{kind}:{order_id}"))
+        return
+    except (activations.WrongState, smm_orders.WrongState):
+        await message.answer(i18n.get("admin-adopt-not-unknown", order=f"{kind}:{order_id}"))
+        return
+    await message.answer(
+        i18n.get("admin-adopted", order=f"{kind}:{order_id}", upstream=escape(upstream_id))
+    )

@@ -922,6 +922,14 @@ class ActivationService:
         similar.sort(key=lambda o: o.created_at or activation.created_at)
         return similar[0] if similar else None
 
+    async def adopt(self, activation_id: int, order_id: str, phone: str | None) -> Activation:
+        """An admin found the lost order upstream (a provider without an order list)."""
+        activation = await self.get(activation_id)
+        if activation.status != UNKNOWN:
+            raise WrongState()
+        await self._adopt(activation, OtpActiveOrder(order_id=order_id, phone=phone or "—"))
+        return await self.get(activation_id)
+
     async def _adopt(self, activation: Activation, order: OtpActiveOrder) -> None:
         purchase = OtpPurchase(order_id=order.order_id, phone=order.phone)
         offer = Offer(

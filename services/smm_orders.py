@@ -559,6 +559,13 @@ class SmmOrderService:
             )
         return await self.get(order_id)
 
+    async def adopt(self, order_id: int, upstream_id: str) -> SmmOrder:
+        """An admin found the lost order on the panel: poll it from now on."""
+        order = await self.get(order_id)
+        if order.status != UNKNOWN:
+            raise WrongState()
+        return await self._placed(order_id, upstream_id)
+
     async def _placed(self, order_id: int, upstream_id: str) -> SmmOrder:
         async with self.db.write() as session:
             result = await session.execute(

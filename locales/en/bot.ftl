@@ -367,3 +367,7 @@ command-markup = Admin: markups
 command-ban = Admin: ban a user
 command-unban = Admin: unban a user
 command-refund = Admin: refund an order
+admin-adopt-usage = Usage: <code>/adopt &lt;otp:12 | smm:7&gt; &lt;provider's order id&gt; [phone]</code> for an order whose outcome is unknown but which exists at the provider (otherwise /refund it).
+admin-adopt-not-unknown = Order { $order } is not waiting for a decision.
+admin-adopted = ✅ Order { $order } now follows the provider's order { $upstream }.
+command-adopt = Admin: take over an unknown order found upstream

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import update
 
 from db.models import User
-from tests.conftest import eventually
+from tests.conftest import ADMIN_ID, eventually
 from tests.e2e.test_otp_journey import (
     FAST,
     FUNDS,
@@ -109,6 +109,19 @@ async def test_toolvico_lost_buy_stays_unknown_for_an_admin(start_bot, tg, toolv
     assert activation.status == "unknown"
     assert toolvico.calls["otp:buy_number"] == 1
     assert await bot.balance(ALICE) == FUNDS - 50_000  # held until an admin resolves it
+
+    # The admin finds the order in Toolvico's dashboard and takes it over.
+    (order_id,) = toolvico.otp_orders
+    admin = tg.user(ADMIN_ID, "Owner")
+    reply = await admin.send(f"/adopt otp:{activation.id} {order_id} +923001234567")
+    assert f"now follows the provider's order {order_id}" in reply.text
+    assert "is not waiting" in (await admin.send(f"/adopt otp:{activation.id} {order_id}")).text
+    toolvico.deliver_code(order_id, "112233")
+    await eventually(
+        lambda: [m for m in alice.messages if "112233" in m.text and "code for" in m.text]
+    )
+    assert await bot.balance(ALICE) == FUNDS - 50_000
+    await bot.assert_ledger_invariant()
 
 
 # --- the demo shop ------------------------------------------------------------------------------

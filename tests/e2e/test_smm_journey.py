@@ -17,7 +17,7 @@ from db.models import SmmOrder, User
 from services import pricing
 from services.smm_catalog import SmmItem
 from services.smm_orders import SmmDraft
-from tests.conftest import eventually
+from tests.conftest import ADMIN_ID, eventually
 from tests.fakes.smmpanel import ERR_FUNDS, ERR_LINK_BUSY, FakeSmmPanel
 from tests.fakes.toolvico import FakeToolvico
 
@@ -317,6 +317,16 @@ async def test_a_refusal_refunds_at_once_and_a_lost_answer_is_never_resent(
     assert (first.status, first.refunded) == ("failed", PRICE_777)
     assert (second.status, second.provider_order_id, second.refunded) == ("unknown", None, 0)
     assert await bot.balance(ALICE) == FUNDS - PRICE_777  # an admin decides, not a guess
+    await bot.assert_ledger_invariant()
+
+    # The admin finds it on the panel and takes it over; the poller follows it from then on.
+    (upstream_id,) = upstream.orders
+    admin = tg.user(ADMIN_ID, "Owner")
+    reply = await admin.send(f"/adopt smm:{second.id} {upstream_id}")
+    assert f"now follows the provider's order {upstream_id}" in reply.text
+    upstream.set_status(str(upstream_id), "Completed", remains=0)
+    await pushed(alice, "#2 (Followers) is completed")
+    assert await bot.balance(ALICE) == FUNDS - PRICE_777
     await bot.assert_ledger_invariant()
 
 
