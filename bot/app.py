@@ -409,9 +409,11 @@ async def stop_background(app: App) -> None:
     if in_flight:
         await asyncio.wait(in_flight, timeout=60)
     if app.scheduler.running:
-        app.scheduler.shutdown(wait=False)
+        app.scheduler.pause()  # no new rounds; the running ones finish in stop() below
     await app.otp.stop()
     await app.smm.stop()
+    if app.scheduler.running:
+        app.scheduler.shutdown(wait=False)
     await app.broadcasts.stop()
     await app.outbox.stop()
     if app.notifications is not None:

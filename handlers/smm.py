@@ -4,10 +4,13 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import Any
 
 from aiogram import F, Router
 from aiogram.exceptions import TelegramBadRequest
+from aiogram.filters import StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, Message
@@ -170,12 +173,10 @@ async def _advance(
     smm_orders: smm.SmmOrderService,
     user: User,
     currency: str,
-    *,
-    ask_runs: bool = False,
+    step: str | None,
 ) -> None:
-    """Store the draft and ask for the next field, or show the confirmation."""
+    """Store the draft and ask for `step`, or show the confirmation when it is None."""
     await state.update_data(**draft.to_data())
-    step = "runs" if ask_runs else _next_step(item, draft)
     if step is not None:
         await state.set_state(STEP_STATES[step])
         text, markup = view.prompt_view(step, item, i18n.get, currency)
@@ -231,183 +232,73 @@ async def _retry(
     await message.answer(text, reply_markup=markup)
 
 
-@router.message(SmmForm.link, F.text)
-async def on_link(
+def _after_quantity(item: SmmItem, draft: smm.SmmDraft) -> str | None:
+    """Drip-feed (runs, then interval) is offered once the order needs nothing else."""
+    step = _next_step(item, draft)
+    return "runs" if step is None and item.dripfeed else step
+
+
+@dataclass(frozen=True, slots=True)
+class _Step:
+    """How one form step reads the user's text into the draft, and which step comes next.
+
+    The form only moves forward, so the fields after a step are still empty when it is answered.
+    """
+
+    parse: Callable[[str, SmmItem], Any]
+    fill: Callable[[smm.SmmDraft, Any], smm.SmmDraft]
+    then: Callable[[SmmItem, smm.SmmDraft], str | None] = _next_step
+
+
+FORM_STEPS: dict[str, _Step] = {
+    "link": _Step(lambda text, _: smm.check_link(text), lambda d, v: replace(d, link=v)),
+    "quantity": _Step(smm.parse_quantity, lambda d, v: replace(d, quantity=v), _after_quantity),
+    "comments": _Step(smm.parse_comments, lambda d, v: replace(d, quantity=len(v), comments=v)),
+    "answer": _Step(
+        lambda text, _: smm.parse_answer(text), lambda d, v: replace(d, answer_number=v)
+    ),
+    "usernames": _Step(
+        lambda text, _: smm.parse_usernames(text), lambda d, v: replace(d, usernames=v)
+    ),
+    "runs": _Step(
+        lambda text, _: smm.parse_runs(text),
+        lambda d, v: replace(d, runs=v),
+        lambda _item, _draft: "interval",
+    ),
+    "interval": _Step(
+        lambda text, _: smm.parse_interval(text),
+        lambda d, v: replace(d, interval=v),
+        lambda _item, _draft: None,
+    ),
+}
+_STEP_OF_STATE = {form_state.state: step for step, form_state in STEP_STATES.items()}
+
+
+@router.message(StateFilter(*STEP_STATES.values()), F.text)
+async def on_form_text(
     message: Message,
     state: FSMContext,
+    raw_state: str,
     user: User,
     i18n: I18nContext,
     smm_orders: smm.SmmOrderService,
     settings: Settings,
 ) -> None:
+    """The user's answer to the step the form is at: re-ask with the error, or move on."""
     found = await _form_item(message, state, i18n, smm_orders)
     if found is None:
         return
     draft, item = found
-    currency = settings.store_currency
+    step, currency = _STEP_OF_STATE[raw_state], settings.store_currency
+    form_step = FORM_STEPS[step]
     try:
-        link = smm.check_link(message.text or "")
+        value = form_step.parse(message.text or "", item)
     except smm.BadInput as exc:
-        await _retry(message, "link", item, exc, i18n, currency)
+        await _retry(message, step, item, exc, i18n, currency)
         return
-    draft = smm.SmmDraft(service=draft.service, link=link)
-    await _advance(message, state, draft, item, i18n, smm_orders, user, currency)
-
-
-@router.message(SmmForm.quantity, F.text)
-async def on_quantity(
-    message: Message,
-    state: FSMContext,
-    user: User,
-    i18n: I18nContext,
-    smm_orders: smm.SmmOrderService,
-    settings: Settings,
-) -> None:
-    found = await _form_item(message, state, i18n, smm_orders)
-    if found is None:
-        return
-    draft, item = found
-    currency = settings.store_currency
-    try:
-        quantity = smm.parse_quantity(message.text or "", item)
-    except smm.BadInput as exc:
-        await _retry(message, "quantity", item, exc, i18n, currency)
-        return
-    draft = smm.SmmDraft(service=draft.service, link=draft.link, quantity=quantity)
-    ask_runs = item.dripfeed and _next_step(item, draft) is None
-    await _advance(
-        message, state, draft, item, i18n, smm_orders, user, currency, ask_runs=ask_runs
-    )
-
-
-@router.message(SmmForm.comments, F.text)
-async def on_comments(
-    message: Message,
-    state: FSMContext,
-    user: User,
-    i18n: I18nContext,
-    smm_orders: smm.SmmOrderService,
-    settings: Settings,
-) -> None:
-    found = await _form_item(message, state, i18n, smm_orders)
-    if found is None:
-        return
-    draft, item = found
-    currency = settings.store_currency
-    try:
-        comments = smm.parse_comments(message.text or "", item)
-    except smm.BadInput as exc:
-        await _retry(message, "comments", item, exc, i18n, currency)
-        return
-    draft = smm.SmmDraft(
-        service=draft.service, link=draft.link, quantity=len(comments), comments=comments
-    )
-    await _advance(message, state, draft, item, i18n, smm_orders, user, currency)
-
-
-@router.message(SmmForm.answer, F.text)
-async def on_answer(
-    message: Message,
-    state: FSMContext,
-    user: User,
-    i18n: I18nContext,
-    smm_orders: smm.SmmOrderService,
-    settings: Settings,
-) -> None:
-    found = await _form_item(message, state, i18n, smm_orders)
-    if found is None:
-        return
-    draft, item = found
-    currency = settings.store_currency
-    try:
-        answer = smm.parse_answer(message.text or "")
-    except smm.BadInput as exc:
-        await _retry(message, "answer", item, exc, i18n, currency)
-        return
-    draft = smm.SmmDraft(
-        service=draft.service, link=draft.link, quantity=draft.quantity, answer_number=answer
-    )
-    await _advance(message, state, draft, item, i18n, smm_orders, user, currency)
-
-
-@router.message(SmmForm.usernames, F.text)
-async def on_usernames(
-    message: Message,
-    state: FSMContext,
-    user: User,
-    i18n: I18nContext,
-    smm_orders: smm.SmmOrderService,
-    settings: Settings,
-) -> None:
-    found = await _form_item(message, state, i18n, smm_orders)
-    if found is None:
-        return
-    draft, item = found
-    currency = settings.store_currency
-    try:
-        usernames = smm.parse_usernames(message.text or "")
-    except smm.BadInput as exc:
-        await _retry(message, "usernames", item, exc, i18n, currency)
-        return
-    draft = smm.SmmDraft(
-        service=draft.service, link=draft.link, quantity=draft.quantity, usernames=usernames
-    )
-    await _advance(message, state, draft, item, i18n, smm_orders, user, currency)
-
-
-@router.message(SmmForm.runs, F.text)
-async def on_runs(
-    message: Message,
-    state: FSMContext,
-    user: User,
-    i18n: I18nContext,
-    smm_orders: smm.SmmOrderService,
-    settings: Settings,
-) -> None:
-    found = await _form_item(message, state, i18n, smm_orders)
-    if found is None:
-        return
-    _draft, item = found
-    currency = settings.store_currency
-    try:
-        runs = smm.parse_runs(message.text or "")
-    except smm.BadInput as exc:
-        await _retry(message, "runs", item, exc, i18n, currency)
-        return
-    await state.update_data(runs=runs)
-    await state.set_state(SmmForm.interval)
-    text, markup = view.prompt_view("interval", item, i18n.get, currency)
-    await message.answer(text, reply_markup=markup)
-
-
-@router.message(SmmForm.interval, F.text)
-async def on_interval(
-    message: Message,
-    state: FSMContext,
-    user: User,
-    i18n: I18nContext,
-    smm_orders: smm.SmmOrderService,
-    settings: Settings,
-) -> None:
-    found = await _form_item(message, state, i18n, smm_orders)
-    if found is None:
-        return
-    draft, item = found
-    currency = settings.store_currency
-    try:
-        interval = smm.parse_interval(message.text or "")
-    except smm.BadInput as exc:
-        await _retry(message, "interval", item, exc, i18n, currency)
-        return
-    draft = smm.SmmDraft(
-        service=draft.service,
-        link=draft.link,
-        quantity=draft.quantity,
-        runs=draft.runs,
-        interval=interval,
-    )
-    await state.update_data(**draft.to_data())
-    await _confirm(message, state, draft, i18n, smm_orders, user, currency)
+    draft = form_step.fill(draft, value)
+    next_step = form_step.then(item, draft)
+    await _advance(message, state, draft, item, i18n, smm_orders, user, currency, next_step)
 
 
 @router.callback_query(view.SmmSkip.filter(), SmmForm.runs)

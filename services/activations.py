@@ -532,7 +532,10 @@ class ActivationService:
 
     async def _finish_upstream(self, activation: Activation) -> None:
         provider = self.providers.get(activation.provider or "")
-        if provider is None or not provider.supports_finish:
+        if provider is None:
+            return
+        await self._last_look(activation, provider)
+        if not provider.supports_finish:
             return
         try:
             await provider.finish(activation.provider_order_id or "")
@@ -540,6 +543,18 @@ class ActivationService:
             pass  # ended upstream already: nothing to finish
         except ProviderError as exc:
             raise TryLater() from exc
+
+    async def _last_look(self, activation: Activation, provider: OtpProvider) -> None:
+        """Before a number is finished (by its user or by its deadline), a code that reached the
+        upstream since the last poll is pushed: once finished, the upstream never shows it."""
+        try:
+            status = await provider.status(activation.provider_order_id or "")
+        except OrderNotFound:
+            return
+        except ProviderError as exc:
+            raise TryLater() from exc
+        if status.state is OtpState.CODE:
+            await self.apply_status(activation, status)
 
     async def another_sms(self, user_id: int, activation_id: int) -> Activation:
         activation = await self.get_own(user_id, activation_id)
@@ -764,7 +779,18 @@ class ActivationService:
             *(self.apply_status(a, listed[a.provider_order_id or ""]) for a in from_list),
             *(one(a) for a in single),
         )
-        await self._refresh_stale_cards([a for a in live if a.status == WAITING])
+        # Only what is still waiting after this round: a card that just showed its code must
+        # not be re-rendered from the row loaded before the code arrived.
+        await self._refresh_stale_cards(await self._still_waiting([a.id for a in live]))
+
+    async def _still_waiting(self, ids: list[int]) -> list[Activation]:
+        if not ids:
+            return []
+        async with self.db.read() as session:
+            rows = await session.execute(
+                select(Activation).where(Activation.id.in_(ids), Activation.status == WAITING)
+            )
+            return list(rows.scalars())
 
     async def _listed_statuses(self, provider: OtpProvider) -> dict[str, OtpStatus]:
         """One list call instead of one status call per order, where the protocol has a list.

@@ -511,8 +511,9 @@ class SmsActivateProvider(OtpProvider):
             items = await self._active_page(page * _PAGE)
             fresh = [order for order in items if order.order_id not in seen]
             seen.update((order.order_id, order) for order in fresh)
-            # Hosts without paging ignore start/limit: a page with nothing new ends the walk.
-            if len(items) < _PAGE or not fresh:
+            # Hosts without paging ignore start/limit and answer everything at once: a page
+            # longer than asked for, or with nothing new, ends the walk.
+            if len(items) != _PAGE or not fresh:
                 break
         return list(seen.values())
 

@@ -443,3 +443,28 @@ async def test_fivesim_journey_with_the_full_sms_text(start_bot, tg) -> None:
         assert await bot.balance(ALICE) == FUNDS - 240_000
         await bot.assert_ledger_invariant()
         await bot.stop()
+
+
+async def test_a_stale_card_is_not_reverted_in_the_round_its_code_arrives(shop, sa, tg) -> None:
+    """Found by bench/poller.py: the "time left" refresh re-rendered a card from the row loaded
+    before the code arrived, so the card went back to "Waiting" after showing the code."""
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from db.models import Activation, utcnow
+
+    bot, alice = shop
+    await buy_telegram_in_russia(alice)
+    bot.app.scheduler.pause_job("otp-poll")
+    await bot.app.otp.stop()  # let a running round finish; then poll by hand
+    bot.app.otp._stopped = False
+    async with bot.db.write() as session:  # the card is due for its "time left" refresh
+        await session.execute(
+            update(Activation).values(card_updated_at=utcnow() - timedelta(hours=1))
+        )
+    sa.deliver_sms(only_activation(sa).id, "909090")
+    await bot.app.otp.poll()
+    await tg.settle(0.3)
+    assert "Code: 909090" in alice.messages[0].text
+    assert "Waiting for the SMS" not in alice.messages[0].text
