@@ -6,7 +6,7 @@ import contextlib
 import logging
 
 from aiogram import Router
-from aiogram.exceptions import TelegramAPIError
+from aiogram.exceptions import TelegramAPIError, TelegramForbiddenError
 from aiogram.types import ErrorEvent
 
 log = logging.getLogger(__name__)
@@ -16,6 +16,10 @@ router = Router(name=__name__)
 @router.errors()
 async def on_error(event: ErrorEvent, **data) -> bool:
     update = event.update
+    if isinstance(event.exception, TelegramForbiddenError):
+        # The user blocked the bot while being answered: nothing broke, and nobody to tell.
+        log.info("the chat is closed to the bot", extra={"update_id": update.update_id})
+        return True
     log.error(
         "unhandled error in a handler",
         exc_info=event.exception,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 
 from aiogram import F, Router
-from aiogram.exceptions import TelegramBadRequest
+from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
 from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
@@ -195,11 +195,12 @@ async def on_buy(
     except act.NotEnoughMoney:
         await _confirm(query, otp, db, user, country, service, i18n, currency)
         return
-    with contextlib.suppress(TelegramBadRequest):
+    # Paid for: the purchase goes ahead whatever the chat says (blocked, flood limit...).
+    with contextlib.suppress(TelegramAPIError):
         await query.answer(i18n.get("otp-buying"))
     message = query.message
     if isinstance(message, Message):
-        with contextlib.suppress(TelegramBadRequest):
+        with contextlib.suppress(TelegramAPIError):
             await message.edit_text(i18n.get("otp-buying"))
         await otp.attach_card(activation.id, message.chat.id, message.message_id)
     activation = await otp.execute(activation.id)

@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from aiogram import F, Router
-from aiogram.exceptions import TelegramBadRequest
+from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
 from aiogram.filters import StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
@@ -375,11 +375,12 @@ async def on_confirm(
         await _reconfirm(query, state, draft, i18n, smm_orders, user, currency)
         return
     await state.clear()
-    with contextlib.suppress(TelegramBadRequest):
+    # Paid for: the purchase goes ahead whatever the chat says (blocked, flood limit...).
+    with contextlib.suppress(TelegramAPIError):
         await query.answer(i18n.get("smm-placing"))
     message = query.message
     if isinstance(message, Message):
-        with contextlib.suppress(TelegramBadRequest):
+        with contextlib.suppress(TelegramAPIError):
             await message.edit_text(i18n.get("smm-placing"))
     placed = await smm_orders.execute(order.id)
     await _render_placed(query, smm_orders, placed.id, i18n, currency)

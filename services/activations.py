@@ -181,6 +181,7 @@ class ActivationService:
         self.presenter: Presenter | None = None
         self.notifier = Notifier()  # the bot layer replaces it when NOTIFY_CHAT_ID is set
         self._in_flight: set[int] = set()  # buys this process is making right now
+        self._asking: set[int] = set()  # buys whose upstream answer is not recorded yet
         self._poll_lock = asyncio.Lock()
         self._reconcile_lock = asyncio.Lock()
         self._stopped = False
@@ -273,6 +274,7 @@ class ActivationService:
             return await self._execute(activation_id)
         finally:
             self._in_flight.discard(activation_id)
+            self._asking.discard(activation_id)
 
     async def _execute(self, activation_id: int) -> Activation:
         activation = await self.get(activation_id)
@@ -286,6 +288,7 @@ class ActivationService:
             max_price = pricing.max_upstream_price(
                 activation.price, offer.rate, offer.markup_percent
             )
+            self._asking.add(activation_id)
             try:
                 purchase = await provider.buy(
                     activation.country,
@@ -545,8 +548,9 @@ class ActivationService:
             raise TryLater() from exc
 
     async def _last_look(self, activation: Activation, provider: OtpProvider) -> None:
-        """Before a number is finished (by its user or by its deadline), a code that reached the
-        upstream since the last poll is pushed: once finished, the upstream never shows it."""
+        """Before a number is finished (by its user or by its deadline) or asked for another
+        SMS, a code that reached the upstream since the last poll is pushed: afterwards the
+        upstream no longer shows it."""
         try:
             status = await provider.status(activation.provider_order_id or "")
         except OrderNotFound:
@@ -561,13 +565,14 @@ class ActivationService:
         if activation.status != RECEIVED or not self.supports(activation, "another_sms"):
             raise WrongState()
         provider = self.providers[activation.provider or ""]
+        await self._last_look(activation, provider)  # a code not shown yet is not skipped
         try:
             await provider.request_another_sms(activation.provider_order_id or "")
         except (NotSupported, InvalidState, OrderNotFound):
             raise WrongState() from None
         except ProviderError:
             raise TryLater() from None
-        return activation
+        return await self.get(activation_id)
 
     # --- state changes -------------------------------------------------------------------
 
@@ -900,6 +905,8 @@ class ActivationService:
             except ProviderError as exc:
                 log.info("order list unavailable", extra={"provider": name, "error": str(exc)})
                 lists[name] = None
+            if not await self._answers_recorded(set(self._asking)):
+                lists[name] = None  # the next round matches, once every buy is on record
         orders = lists[name]
         if orders is None:
             return
@@ -916,6 +923,17 @@ class ActivationService:
                 refund=True,
                 reason=REASON_NO_UPSTREAM_ORDER,
             )
+
+    async def _answers_recorded(self, buys: set[int], timeout_s: float = 60.0) -> bool:
+        """Wait until these buys (in flight when the order list was read) have recorded their
+        answers: until then an order of theirs in the list looks exactly like a lost one, and
+        matching would hand one number to two activations."""
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while buys & self._asking:
+            if asyncio.get_running_loop().time() > deadline:
+                return False
+            await asyncio.sleep(0.05)
+        return True
 
     async def _match(
         self, activation: Activation, orders: list[OtpActiveOrder]

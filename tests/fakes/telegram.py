@@ -16,9 +16,10 @@ import asyncio
 import contextlib
 import itertools
 import json
+import random
 import re
 import time
-from collections import defaultdict, deque
+from collections import Counter, defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -194,6 +195,10 @@ class FakeTelegram:
         self._closing = False
         self._runner: web.AppRunner | None = None
         self.get_updates_calls = 0
+        self.error_counts: Counter[int] = Counter()  # error answers given, by error code
+        self._chaos_rate = 0.0
+        self._chaos_rng = random.Random()
+        self._chaos_retry_after = 1
 
     # --- server lifecycle ------------------------------------------------------------------
 
@@ -245,6 +250,15 @@ class FakeTelegram:
 
     def block(self, user_id: int) -> None:
         self.blocked.add(user_id)
+
+    def chaos(
+        self, rate_429: float, rng: random.Random | None = None, *, retry_after: int = 1
+    ) -> None:
+        """Answer a random share of the bot's calls (getUpdates spared) with a flood error;
+        0 turns it off."""
+        self._chaos_rate = rate_429
+        self._chaos_rng = rng or random.Random()
+        self._chaos_retry_after = retry_after
 
     # --- what tests read -----------------------------------------------------------------
 
@@ -322,6 +336,7 @@ class FakeTelegram:
             result = await handler(params)
         except TelegramError as exc:
             call.error = exc.description
+            self.error_counts[exc.code] += 1
             body: dict[str, Any] = {
                 "ok": False,
                 "error_code": exc.code,
@@ -335,6 +350,13 @@ class FakeTelegram:
         return web.json_response({"ok": True, "result": result})
 
     def _inject_fault(self, method: str) -> None:
+        if (
+            self._chaos_rate
+            and method != "getUpdates"
+            and self._chaos_rng.random() < self._chaos_rate
+        ):
+            wait = self._chaos_retry_after
+            raise TelegramError(429, f"Too Many Requests: retry after {wait}", retry_after=wait)
         queue = self.faults.get(method)
         if not queue:
             return
