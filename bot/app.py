@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -293,71 +294,38 @@ async def on_startup(app: App) -> None:
 
 
 def schedule_jobs(app: App) -> None:
-    settings, scheduler = app.settings, app.scheduler
-    common = {"max_instances": 1, "coalesce": True, "misfire_grace_time": None}
-    scheduler.add_job(
-        refresh_catalog,
-        "interval",
-        seconds=settings.catalog_refresh_s,
-        args=[app],
-        id="catalog",
-        next_run_time=_now(),
-        **common,
-    )
-    scheduler.add_job(
-        app.otp.poll,
-        "interval",
-        seconds=settings.poll_interval_s,
-        id="otp-poll",
-        next_run_time=_now(),
-        **common,
-    )
-    scheduler.add_job(
-        app.otp.reconcile,
-        "interval",
-        seconds=max(5, settings.poll_interval_s),
-        id="otp-reconcile",
-        next_run_time=_now(),
-        **common,
-    )
+    """Every job: no overlapping runs, a late run is merged into the next one."""
+    poll = app.settings.poll_interval_s
+    reconcile = max(5, poll)
+    catalogs = app.settings.catalog_refresh_s
+    # (job id, coroutine function, args, interval in seconds, run once at start-up)
+    jobs: list[tuple[str, Callable[..., Awaitable[None]], list, float, bool]] = [
+        ("catalog", refresh_catalog, [app], catalogs, True),
+        ("otp-poll", app.otp.poll, [], poll, True),
+        ("otp-reconcile", app.otp.reconcile, [], reconcile, True),
+        ("smm-catalog", refresh_smm_catalog, [app], catalogs, True),
+        ("smm-poll", app.smm.poll, [], poll, True),
+        ("smm-reconcile", app.smm.reconcile, [], reconcile, True),
+    ]
     if app.notifications is not None:
-        scheduler.add_job(
-            watch_balances,
+        jobs += [
+            ("watch-balances", watch_balances, [app], 600, True),
+            ("watch-errors", watch_errors, [app], 60, False),
+        ]
+    for job_id, func, args, seconds, at_start in jobs:
+        # APScheduler: next_run_time=None would add the job paused, so leave it out instead.
+        first = {"next_run_time": _now()} if at_start else {}
+        app.scheduler.add_job(
+            func,
             "interval",
-            seconds=600,
-            args=[app],
-            id="watch-balances",
-            next_run_time=_now(),
-            **common,
+            seconds=seconds,
+            args=args,
+            id=job_id,
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=None,
+            **first,
         )
-        scheduler.add_job(
-            watch_errors, "interval", seconds=60, args=[app], id="watch-errors", **common
-        )
-    scheduler.add_job(
-        refresh_smm_catalog,
-        "interval",
-        seconds=settings.catalog_refresh_s,
-        args=[app],
-        id="smm-catalog",
-        next_run_time=_now(),
-        **common,
-    )
-    scheduler.add_job(
-        app.smm.poll,
-        "interval",
-        seconds=settings.poll_interval_s,
-        id="smm-poll",
-        next_run_time=_now(),
-        **common,
-    )
-    scheduler.add_job(
-        app.smm.reconcile,
-        "interval",
-        seconds=max(5, settings.poll_interval_s),
-        id="smm-reconcile",
-        next_run_time=_now(),
-        **common,
-    )
 
 
 async def watch_balances(app: App) -> None:
