@@ -10,7 +10,6 @@ unreachable group never blocks or slows a purchase: the worker is the only one w
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -22,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from db.engine import Database
 from db.models import Notification, utcnow
 from services.outbox import SendResult, SendStatus
+from services.worker import BackgroundWorker
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,9 @@ def first_message(texts: list[tuple[int, str]]) -> tuple[list[int], str]:
     return ids, SEPARATOR.join(parts)
 
 
-class NotificationWorker:
+class NotificationWorker(BackgroundWorker):
+    name = "notification-worker"
+
     def __init__(
         self,
         db: Database,
@@ -80,39 +82,17 @@ class NotificationWorker:
         interval_s: float = 1.0,
         batch: int = 500,
     ) -> None:
+        super().__init__(interval_s)
         self.db = db
         self.send = send
-        self.interval_s = interval_s
         self.batch = batch
         # Telegram allows a group about 20 messages a minute: never more in any 60 s window.
         burst = max(1, per_minute // 4)
         self.limiter = AsyncLimiter(burst, 60 * burst / max(1, per_minute - burst))
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
         self.sent_messages = 0
 
-    def kick(self) -> None:
-        self._wake.set()
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="notification-worker")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.drain_once()
-            except Exception:
-                log.exception("notification round failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self.interval_s)
-            self._wake.clear()
+    async def round(self) -> int:
+        return await self.drain_once()
 
     async def drain_once(self) -> int:
         """Send one merged message of what is pending (waiting for the rate limit first)."""

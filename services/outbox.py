@@ -8,8 +8,6 @@ each attempt as a SendResult.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -21,6 +19,7 @@ from sqlalchemy import or_, select, update
 from db import repositories as repo
 from db.engine import Database
 from db.models import OutboxMessage, utcnow
+from services.worker import BackgroundWorker
 
 log = logging.getLogger(__name__)
 
@@ -45,38 +44,17 @@ class SendResult:
 Sender = Callable[[int, str], Awaitable[SendResult]]
 
 
-class OutboxWorker:
+class OutboxWorker(BackgroundWorker):
+    name = "outbox-worker"
+
     def __init__(self, db: Database, send: Sender, *, interval_s: float = 1.0, batch: int = 50):
+        super().__init__(interval_s)
         self.db = db
         self.send = send
-        self.interval_s = interval_s
         self.batch = batch
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
 
-    def kick(self) -> None:
-        """Something was just enqueued: send now rather than at the next tick."""
-        self._wake.set()
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="outbox-worker")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.drain()
-            except Exception:
-                log.exception("outbox drain failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self.interval_s)
-            self._wake.clear()
+    async def round(self) -> int:
+        return await self.drain()
 
     async def drain(self) -> int:
         """Send everything due; returns how many were sent."""
