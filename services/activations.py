@@ -547,18 +547,19 @@ class ActivationService:
         except ProviderError as exc:
             raise TryLater() from exc
 
-    async def _last_look(self, activation: Activation, provider: OtpProvider) -> None:
-        """Before a number is finished (by its user or by its deadline) or asked for another
-        SMS, a code that reached the upstream since the last poll is pushed: afterwards the
-        upstream no longer shows it."""
+    async def _last_look(self, activation: Activation, provider: OtpProvider) -> Activation:
+        """Before a number is finished, cancelled at its deadline or asked for another SMS, a
+        code that reached the upstream since the last poll is pushed: afterwards the upstream
+        no longer shows it."""
         try:
             status = await provider.status(activation.provider_order_id or "")
         except OrderNotFound:
-            return
+            return activation
         except ProviderError as exc:
             raise TryLater() from exc
-        if status.state is OtpState.CODE:
-            await self.apply_status(activation, status)
+        if _new_code(activation, status):
+            return await self.apply_status(activation, status)
+        return activation
 
     async def another_sms(self, user_id: int, activation_id: int) -> Activation:
         activation = await self.get_own(user_id, activation_id)
@@ -640,10 +641,17 @@ class ActivationService:
         return activation
 
     async def apply_status(self, activation: Activation, status: OtpStatus) -> Activation:
-        """What the upstream says about an order we know."""
+        """What the upstream says about an order we know. A status that carries a code we have
+        not shown is a delivered code, whatever its state word: the code is pushed, and an
+        order the upstream has already ended is then finished (no refund)."""
+        if _new_code(activation, status):
+            updated = await self._code_arrived(activation, status)
+            if status.state in (OtpState.CODE, OtpState.WAITING):
+                return updated
+            return await self._close(
+                activation.id, (RECEIVED,), FINISHED, refund=False, notify=False
+            )
         match status.state:
-            case OtpState.CODE if status.code and status.code != activation.code:
-                return await self._code_arrived(activation, status)
             case OtpState.CODE | OtpState.WAITING:
                 return activation
             case OtpState.FINISHED | OtpState.CANCELLED | OtpState.EXPIRED if (
@@ -824,13 +832,25 @@ class ActivationService:
 
     async def _expire(self, activation: Activation) -> None:
         """Past its deadline: a received activation is finished; a waiting one is cancelled
-        upstream and refunded (unless the upstream shows a code after all)."""
+        upstream and refunded, unless the upstream shows a code after all (whatever its state
+        word says: a code we have not shown is a delivered code)."""
+        provider = self.providers.get(activation.provider or "")
+        if provider is None:
+            return
+        if activation.status == WAITING:
+            try:
+                activation = await self._last_look(activation, provider)
+            except TryLater:
+                return
+            if activation.status == WAITING:
+                await self._cancel_expired(activation, provider)
+                return
         if activation.status == RECEIVED:
             with contextlib.suppress(TryLater):
                 await self._finish_upstream(activation)
                 await self._close(activation.id, (RECEIVED,), FINISHED, refund=False, notify=False)
-            return
-        provider = self.providers[activation.provider or ""]
+
+    async def _cancel_expired(self, activation: Activation, provider: OtpProvider) -> None:
         try:
             await provider.cancel(activation.provider_order_id or "")
         except (InvalidState, OrderNotFound):
@@ -840,7 +860,7 @@ class ActivationService:
                 status = OtpStatus(state=OtpState.EXPIRED)
             except ProviderError:
                 return
-            if status.state is OtpState.CODE:
+            if _new_code(activation, status):
                 await self.apply_status(activation, status)
                 return
         except ProviderError as exc:
@@ -994,6 +1014,10 @@ class ActivationService:
         )
         if order.status is not None:
             await self.apply_status(adopted, order.status)
+
+
+def _new_code(activation: Activation, status: OtpStatus) -> bool:
+    return bool(status.code) and status.code != activation.code
 
 
 def _cost(upstream: str | None, rate: str | None) -> int:
