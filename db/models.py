@@ -115,7 +115,7 @@ class Activation(Base):
     upstream_currency: Mapped[str | None] = mapped_column(String(3))
     rate: Mapped[str | None] = mapped_column(String(32))
     markup_percent: Mapped[str | None] = mapped_column(String(16))
-    code: Mapped[str | None] = mapped_column(String(64))
+    code: Mapped[str | None] = mapped_column(Text)  # 5sim may give a whole SMS as the code
     sms_text: Mapped[str | None] = mapped_column(Text)
     codes: Mapped[int] = mapped_column(Integer, default=0)
     fail_reason: Mapped[str | None] = mapped_column(String(64))
