@@ -19,6 +19,7 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 from aiogram.types import BotCommand, BotCommandScopeChat, BotCommandScopeDefault
 from aiogram_i18n import I18nMiddleware
+from aiogram_i18n.exceptions import KeyNotFoundError
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.i18n import LANGUAGES, make_middleware
@@ -38,7 +39,7 @@ from services.catalog_store import SMM, load_snapshot, save_snapshot
 from services.health import HEALTH, ProviderHealth
 from services.markups import Markups
 from services.money import ceil_micro, format_money
-from services.notifier import NotificationWorker, Notifier
+from services.notifier import NotificationWorker, Notifier, OtpGoods, Person, SmmGoods
 from services.outbox import OutboxWorker
 from services.provider_watch import ErrorBurstWatch, check_balances
 from services.providers.base import OtpProvider, SmmProvider
@@ -46,6 +47,7 @@ from services.providers.registry import build_otp_providers, build_smm_providers
 from services.redact import register_secret
 from services.smm_catalog import SmmCatalog
 from services.smm_orders import SmmOrderService, SmmRules
+from services.text import escape, mention
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +136,7 @@ def build_app(settings: Settings) -> App:
     broadcasts = BroadcastService(db, make_sender(bot), rate_per_s=settings.broadcast_rate_per_s)
     broadcasts.progress = BroadcastPresenter(bot, i18n.core, settings.default_language)
 
-    notifier = make_notifier(settings, i18n)
+    notifier = make_notifier(settings, i18n, catalog)
     otp.notifier = notifier
     smm.notifier = notifier
     markups = Markups(
@@ -241,6 +243,7 @@ def build_smm(
     rules = SmmRules(
         poll_interval_s=settings.poll_interval_s,
         reconcile_grace_s=settings.reconcile_grace_s,
+        trouble_grace_s=settings.smm_trouble_grace_s,
         rate_limits={
             name: provider.http.rate_limit_per_min
             for name, provider in providers.items()
@@ -251,16 +254,61 @@ def build_smm(
     return providers, catalog, smm
 
 
-def make_notifier(settings: Settings, i18n: I18nMiddleware) -> Notifier:
-    """Group lines in the shop's default language, money formatted in the store currency."""
+def make_notifier(
+    settings: Settings, i18n: I18nMiddleware, catalog: OtpCatalog | None = None
+) -> Notifier:
+    """Group lines for people, in the shop's default language: money in the store currency,
+    people as mentions with their id, goods as the customer saw them, reasons and directions
+    in words. Every value passes services.text.escape: names and reasons are data, not markup."""
     language, currency = settings.default_language, settings.store_currency
 
+    def t(key: str, **values: object) -> str:
+        return i18n.core.get(key, language, **values)
+
+    def words(prefix: str, code: str, **values: object) -> str:
+        """A code (`user_cancel`, `topup`) in words; an unknown one shown as it is."""
+        try:
+            return t(f"{prefix}-{code}", **values)
+        except KeyNotFoundError:
+            return escape(code)
+
+    def reason(code: str, note: object) -> str:
+        """`admin` + the admin's note -> "refunded by an admin: <note>"."""
+        if not note:
+            return words("notify-reason", code)
+        try:
+            return t(f"notify-reason-{code}-note", note=escape(note))
+        except KeyNotFoundError:
+            return f"{words('notify-reason', code)}: {escape(note)}"
+
+    def value_of(key: str, value: object, fields: dict) -> object:
+        if isinstance(value, Person):
+            return mention(value.id, value.name)
+        if isinstance(value, OtpGoods):
+            country = catalog.country(value.country) if catalog else None
+            return t(
+                "notify-what-otp",
+                service=escape(catalog.service_name(value.service) if catalog else value.service),
+                flag=escape(country.flag if country else ""),
+                country=escape(
+                    catalog.country_name(value.country, language) if catalog else value.country
+                ),
+            )
+        if isinstance(value, SmmGoods):
+            return t("notify-what-smm", name=escape(value.name), quantity=value.quantity)
+        if key in MONEY_FIELDS and isinstance(value, int):
+            return escape(format_money(value, currency))
+        if key == "reason":
+            return reason(str(value), fields.get("note"))
+        if key == "direction":
+            return words("notify-direction", str(value))
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value  # a count: Fluent picks the plural form
+        return escape(value)
+
     def render(event: str, fields: dict) -> str:
-        values = {
-            key: format_money(value, currency) if key in MONEY_FIELDS else str(value)
-            for key, value in fields.items()
-        }
-        return i18n.core.get(f"notify-{event}", language, **values)
+        values = {key: value_of(key, value, fields) for key, value in fields.items()}
+        return t(f"notify-{event}", **values)
 
     return Notifier(render, enabled=settings.notify_chat_id is not None)
 

@@ -9,6 +9,7 @@ from aiogram.types import User as TgUser
 from aiogram_i18n import I18nMiddleware
 from aiogram_i18n.cores import FluentRuntimeCore
 from aiogram_i18n.managers import BaseManager
+from fluent.runtime.types import FluentNumber, fluent_number
 
 from db import repositories as repo
 from db.engine import Database
@@ -16,6 +17,13 @@ from db.models import User
 
 LOCALES_DIR = Path(__file__).resolve().parent.parent / "locales"
 LANGUAGES = ("en", "ru")
+
+
+def number(value: int) -> FluentNumber:
+    """A count for a text: Fluent picks the noun's plural form by it (`1 заход`, `5 заходов`;
+    a pre-formatted string always takes `*[other]`), and prints it as plain digits, like str()
+    (`10000`, not `10,000`)."""
+    return fluent_number(value, useGrouping=False)
 
 
 def pick_language(telegram_code: str | None, default: str) -> str:

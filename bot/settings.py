@@ -14,6 +14,7 @@ from pydantic import (
     ValidationError,
     field_validator,
 )
+from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ProviderKind = Literal["fivesim", "smsactivate", "toolvico", "smmpanel", "smmpanel_json", "demo"]
@@ -70,6 +71,9 @@ class ProviderConfig(BaseModel):
         return value.upper()
 
 
+TOKEN_NOT_SET = "token_not_set"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
@@ -95,6 +99,7 @@ class Settings(BaseSettings):
     catalog_refresh_s: int = Field(default=600, ge=10)
     max_active_activations: int = Field(default=10, ge=1, le=1000)
     reconcile_grace_s: float = Field(default=30, ge=0)
+    smm_trouble_grace_s: float = Field(default=600, ge=0)
     card_refresh_s: float = Field(default=30, ge=1)
     demo_code_delay_s: float = Field(default=10, ge=0)
     notify_thread_id: int | None = None
@@ -107,8 +112,11 @@ class Settings(BaseSettings):
     @classmethod
     def _token_shape(cls, value: SecretStr) -> SecretStr:
         token = value.get_secret_value().strip()
+        if not token:
+            # `BOT_TOKEN=` as .env.example ships it (or only blanks): not set, not malformed.
+            raise PydanticCustomError(TOKEN_NOT_SET, "BOT_TOKEN is empty")
         bot_id, _, secret = token.partition(":")
-        if not bot_id.isdigit() or len(secret) < 10:
+        if not (bot_id.isascii() and bot_id.isdigit()) or len(secret) < 10:
             raise ValueError("does not look like a bot token (expected 123456:ABC...)")
         return SecretStr(token)
 
@@ -222,7 +230,7 @@ def describe_validation_error(exc: ValidationError) -> str:
     where = ""
     if key == "PROVIDERS" and len(loc) > 1:
         where = f" (entry {loc[1]}, {'.'.join(loc[2:])})"
-    if error.get("type") == "missing" and key == "BOT_TOKEN":
+    if error.get("type") in {"missing", TOKEN_NOT_SET} and key == "BOT_TOKEN":
         return (
             "BOT_TOKEN is not set: create a bot with @BotFather in Telegram, then put "
             "BOT_TOKEN=<token> in .env (see .env.example)."

@@ -67,7 +67,9 @@ def make_sender(bot: Bot, *, message_thread_id: int | None = None) -> Any:
         except (TelegramForbiddenError, TelegramNotFound) as exc:
             return SendResult(SendStatus.BLOCKED, detail=exc.message)
         except TelegramBadRequest as exc:
-            if "chat not found" in exc.message.lower():
+            # A chat or forum topic that is gone is the place's fault, not the text's: such a
+            # message is not "rejected" (the notification group drops rejected lines).
+            if any(gone in exc.message.lower() for gone in ("chat not found", "thread not found")):
                 return SendResult(SendStatus.BLOCKED, detail=exc.message)
             return SendResult(SendStatus.REJECTED, detail=exc.message)
         except (TelegramNetworkError, TelegramServerError) as exc:

@@ -127,6 +127,23 @@ class Activation(Base):
     cancel_after: Mapped[datetime | None] = mapped_column(UtcDateTime)
     expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    alerted_at: Mapped[datetime | None] = mapped_column(UtcDateTime)  # admins told: unknown
+
+
+class OtpQuote(Base):
+    """The price a confirmation screen showed, under its Buy button's token: a press is charged
+    this price, never the one in the callback data (which anyone can forge). Kept in the database
+    so that any bot process can take the press; rows older than a day are deleted."""
+
+    __tablename__ = "otp_quotes"
+    __table_args__ = (Index("ix_otp_quotes_created_at", "created_at"),)
+
+    user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    token: Mapped[str] = mapped_column(String(32), primary_key=True)
+    country: Mapped[str] = mapped_column(String(48))
+    service: Mapped[str] = mapped_column(String(64))
+    price: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 
 class CatalogSnapshot(Base):
@@ -187,6 +204,11 @@ class SmmOrder(Base):
     checked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)  # last status poll
     cancel_requested_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # First poll that could not read the order (missing, unknown status word, Partial without
+    # remains); cleared by a readable answer. Past the grace period the order is 'unknown'.
+    trouble_since: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    trouble: Mapped[str | None] = mapped_column(String(128))
+    alerted_at: Mapped[datetime | None] = mapped_column(UtcDateTime)  # admins told: unknown
 
 
 class MarkupSetting(Base):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 from sqlalchemy import func, select, update
@@ -14,16 +15,44 @@ async def get_user(session: AsyncSession, user_id: int) -> User | None:
     return await session.get(User, user_id)
 
 
+# A Telegram id as an admin types it: ASCII digits only (str.isdigit() also takes "²" and
+# "١", which int() then rejects or reads as another number), within SQLite's 64-bit integers.
+_USER_ID = re.compile(r"-?[0-9]{1,18}")
+
+
+class AmbiguousUser(LookupError):
+    """A username held by several users (one of them may still have a stale name): the caller
+    must ask for the id instead of guessing."""
+
+    def __init__(self, query: str, user_ids: list[int]) -> None:
+        super().__init__(query, user_ids)
+        self.query = query
+        self.user_ids = user_ids
+
+
+def parse_user_id(text: str) -> int | None:
+    """"12345" -> 12345; None for anything that is not plain ASCII digits of a sane length."""
+    text = text.strip()
+    return int(text) if _USER_ID.fullmatch(text) else None
+
+
 async def find_user(session: AsyncSession, query: str) -> User | None:
-    """By Telegram id ("12345") or username ("@name", case-insensitive)."""
+    """By Telegram id ("12345") or username ("@name", case-insensitive). Raises AmbiguousUser
+    when several users have that username."""
     query = query.strip()
-    if query.lstrip("-").isdigit() and len(query) <= 20:
-        return await session.get(User, int(query))
-    name = query.removeprefix("@").lower()
+    user_id = parse_user_id(query)
+    if user_id is not None:
+        return await session.get(User, user_id)
+    name = query.removeprefix("@").lower()  # "²" or "--5" end here too: no such username
     if not name:
         return None
-    result = await session.execute(select(User).where(func.lower(User.username) == name))
-    return result.scalars().first()
+    result = await session.execute(
+        select(User).where(func.lower(User.username) == name).order_by(User.id)
+    )
+    users = list(result.scalars())
+    if len(users) > 1:
+        raise AmbiguousUser(query, [user.id for user in users])
+    return users[0] if users else None
 
 
 async def create_user(

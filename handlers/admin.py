@@ -4,7 +4,6 @@ unknown-command answer, so the commands do not even reveal that they exist."""
 from __future__ import annotations
 
 import logging
-from html import escape
 from typing import Literal
 
 from aiogram import Router
@@ -12,12 +11,15 @@ from aiogram.filters import Command, CommandObject, Filter
 from aiogram.types import Message
 from aiogram_i18n import I18nContext
 
+from bot.i18n import number
 from bot.settings import Settings
 from db.engine import Database
+from db.repositories import AmbiguousUser
 from services import accounts, wallet
 from services.money import AmountError, format_money, parse_amount
 from services.notifier import Notifier
 from services.outbox import OutboxWorker
+from services.text import escape
 
 log = logging.getLogger(__name__)
 router = Router(name=__name__)
@@ -29,6 +31,12 @@ class IsAdmin(Filter):
 
 
 router.message.filter(IsAdmin())
+
+
+def ambiguous_user_text(i18n: I18nContext, exc: AmbiguousUser) -> str:
+    """"@name matches several users: 1001, 1002 — use the id." """
+    ids = ", ".join(str(user_id) for user_id in exc.user_ids)
+    return i18n.get("admin-user-ambiguous", query=escape(exc.query), ids=ids)
 
 
 def _user_label(user_id: int, username: str | None) -> str:
@@ -83,6 +91,9 @@ async def _adjust(
         )
     except wallet.UserNotFound:
         await message.answer(i18n.get("admin-user-not-found", query=escape(target)))
+        return
+    except AmbiguousUser as exc:
+        await message.answer(ambiguous_user_text(i18n, exc))
         return
     except wallet.InsufficientFunds as exc:
         await message.answer(
@@ -147,11 +158,15 @@ async def cmd_deduct(
 async def cmd_audit(message: Message, i18n: I18nContext, db: Database, settings: Settings) -> None:
     report = await accounts.audit(db)
     if report.ok:
-        await message.answer(i18n.get("admin-audit-ok", users=report.users_checked))
+        await message.answer(i18n.get("admin-audit-ok", users=number(report.users_checked)))
         return
     currency = settings.store_currency
     lines = [
-        i18n.get("admin-audit-mismatch", users=report.users_checked, count=len(report.mismatches))
+        i18n.get(
+            "admin-audit-mismatch",
+            users=number(report.users_checked),
+            count=number(len(report.mismatches)),
+        )
     ]
     for user_id, balance, total in report.mismatches[:30]:
         lines.append(

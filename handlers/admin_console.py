@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from html import escape
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from aiogram import Router
@@ -13,12 +13,17 @@ from aiogram.filters import Command, CommandObject
 from aiogram.types import Message
 from aiogram_i18n import I18nContext
 
-from handlers.admin import IsAdmin
+from bot.i18n import number
+from db.repositories import AmbiguousUser
+from handlers.admin import IsAdmin, ambiguous_user_text
+from handlers.wallet import reason_text
 from services import activations, smm_orders
 from services import admin as console
 from services.markups import GLOBAL, OTP_ITEM, PROVIDER, SMM_ITEM, parse_percent
-from services.money import format_money
+from services.money import format_money, to_decimal
+from services.provider_watch import in_store_currency
 from services.providers.errors import ProviderError
+from services.text import escape
 
 if TYPE_CHECKING:
     from bot.app import App
@@ -42,6 +47,9 @@ async def cmd_user(message: Message, command: CommandObject, i18n: I18nContext, 
         report = await console.user_report(app.db, query)
     except console.UnknownUser:
         await message.answer(i18n.get("admin-user-not-found", query=escape(query)))
+        return
+    except AmbiguousUser as exc:
+        await message.answer(ambiguous_user_text(i18n, exc))
         return
     user = report.user
     lines = [
@@ -70,10 +78,16 @@ async def cmd_user(message: Message, command: CommandObject, i18n: I18nContext, 
         lines.append("—")
     lines.append(i18n.get("admin-user-ledger"))
     for entry in report.ledger:
-        lines.append(
-            f"{entry.created_at:%Y-%m-%d %H:%M} · {_money(app, entry.delta)} · "
-            f"{escape(entry.reason)}" + (f" · admin {entry.admin_id}" if entry.admin_id else "")
-        )
+        parts = [
+            f"{entry.created_at:%Y-%m-%d %H:%M}",
+            _money(app, entry.delta),
+            reason_text(entry, i18n),
+        ]
+        if entry.admin_id:
+            parts.append(i18n.get("admin-user-ledger-admin", admin=str(entry.admin_id)))
+        if entry.comment:
+            parts.append(i18n.get("admin-user-ledger-comment", comment=escape(entry.comment)))
+        lines.append(" · ".join(parts))
     if not report.ledger:
         lines.append("—")
     await message.answer("\n".join(lines))
@@ -90,6 +104,9 @@ async def cmd_ban(message: Message, command: CommandObject, i18n: I18nContext, a
         user = await console.set_banned(app.db, query, banned)
     except console.UnknownUser:
         await message.answer(i18n.get("admin-user-not-found", query=escape(query)))
+        return
+    except AmbiguousUser as exc:
+        await message.answer(ambiguous_user_text(i18n, exc))
         return
     key = "admin-banned" if banned else "admin-unbanned"
     await message.answer(i18n.get(key, user=str(user.id)))
@@ -124,6 +141,9 @@ async def cmd_refund(
         )
     except console.UnknownOrder:
         await message.answer(i18n.get("admin-order-not-found", order=f"{kind}:{order_id}"))
+        return
+    except console.OrderBusy:
+        await message.answer(i18n.get("admin-refund-busy", order=f"{kind}:{order_id}"))
         return
     app.outbox.kick()
     app.notifier.wake()
@@ -177,7 +197,7 @@ async def cmd_stats(message: Message, command: CommandObject, i18n: I18nContext,
             i18n.get(
                 "admin-stats-provider",
                 provider=escape(name),
-                orders=str(row["orders"]),
+                orders=number(row["orders"]),
                 revenue=_money(app, row["revenue"]),
                 cost=_money(app, row["cost"]),
             )
@@ -192,8 +212,10 @@ def _statuses(counts: dict[str, int]) -> str:
 @router.message(Command("providers"))
 async def cmd_providers(message: Message, i18n: I18nContext, app: App) -> None:
     providers = {**app.providers, **app.smm_providers}
+    rates = {p.name: p.rate for p in app.settings.providers}
     balances = await asyncio.gather(
-        *(_balance(p) for p in providers.values()), return_exceptions=False
+        *(_balance(app, p, rates.get(name, Decimal(1))) for name, p in providers.items()),
+        return_exceptions=False,
     )
     lines = [i18n.get("admin-providers-title")]
     for (name, provider), balance in zip(providers.items(), balances, strict=True):
@@ -207,8 +229,8 @@ async def cmd_providers(message: Message, i18n: I18nContext, app: App) -> None:
                 enabled=i18n.get("admin-on")
                 if name not in app.disabled
                 else i18n.get("admin-off"),
-                requests=str(health.requests),
-                errors=str(health.errors),
+                requests=number(health.requests),
+                errors=number(health.errors),
                 rate=f"{health.error_rate:.0%}",
                 last=escape(health.last_error or "—"),
             )
@@ -216,12 +238,17 @@ async def cmd_providers(message: Message, i18n: I18nContext, app: App) -> None:
     await message.answer("\n".join(lines))
 
 
-async def _balance(provider) -> str:
+async def _balance(app: App, provider, rate: Decimal) -> str:
+    """`1,000.00 RUB ≈ $11.00`: the provider's own figure, and what it is worth in the store
+    currency (what the low-balance alert compares); the first alone when they are the same."""
     try:
-        value = await asyncio.wait_for(provider.balance(), 15)
-    except (ProviderError, TimeoutError) as exc:
+        value = to_decimal(await asyncio.wait_for(provider.balance(), 15))
+    except (ProviderError, TimeoutError, TypeError, ValueError) as exc:
         return f"⚠️ {type(exc).__name__}"
-    return f"{value} {provider.currency}"
+    own = f"{value:,.2f} {provider.currency}"
+    if provider.currency.upper() == app.settings.store_currency.upper() and rate == 1:
+        return own
+    return f"{own} ≈ {_money(app, in_store_currency(value, rate))}"
 
 
 @router.message(Command("provider"))

@@ -141,8 +141,11 @@ async def cmd_broadcast(
 async def cmd_broadcast_cancel(
     message: Message, command: CommandObject, i18n: I18nContext, broadcasts: BroadcastService
 ) -> None:
-    args = (command.args or "").strip().lstrip("#")
-    view = await broadcasts.cancel(int(args) if args.isdigit() else None)
+    args = (command.args or "").strip().removeprefix("#")
+    if args and not re.fullmatch(r"[0-9]{1,18}", args):  # ASCII digits: "²".isdigit() is True
+        await message.answer(i18n.get("broadcast-cancel-usage"))
+        return
+    view = await broadcasts.cancel(int(args) if args else None)
     if view is None:
         await message.answer(i18n.get("broadcast-not-running"))
         return

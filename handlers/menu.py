@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from html import escape
 
 from aiogram import F, Router
 from aiogram.filters import Command, CommandStart
@@ -17,6 +16,7 @@ from bot.settings import Settings
 from db.models import User
 from handlers.render import show
 from services.money import format_money
+from services.text import escape
 
 router = Router(name=__name__)
 

@@ -12,6 +12,7 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, Message
 from aiogram_i18n import I18nContext
 
+from bot.i18n import number
 from bot.middlewares import notify_banned
 from bot.settings import Settings
 from db.engine import Database
@@ -22,6 +23,7 @@ from handlers.render import show
 from services import activations as act
 from services import wallet
 from services.money import format_money
+from services.text import countdown
 
 router = Router(name=__name__)
 HISTORY_PER_PAGE = 5
@@ -120,7 +122,11 @@ async def _confirm(
     service: str,
     i18n: I18nContext,
     currency: str,
+    *,
+    alert: str | None = None,
 ) -> None:
+    """The confirmation screen; `alert` (why it is shown again) is the query's one answer,
+    unless there is nothing to confirm any more."""
     if user.banned:
         await notify_banned(query, i18n)
         return
@@ -128,9 +134,13 @@ async def _confirm(
     if quote is None:
         await query.answer(i18n.get("otp-out-of-stock"), show_alert=True)
         return
+    if alert is not None:
+        await query.answer(alert, show_alert=True)
     balance = await _balance(db, user.id)
+    # The Buy button's token stands for this quote, kept server-side: a press is charged it.
+    token = await otp.remember_quote(user.id, quote) if balance >= quote.price else ""
     text, markup = view.confirm_view(
-        otp.catalog, quote, balance, i18n.locale, i18n.get, currency, act.new_token()
+        otp.catalog, quote, balance, i18n.locale, i18n.get, currency, token
     )
     await show(query, text, markup)
 
@@ -183,14 +193,16 @@ async def on_buy(
     except act.OutOfStock:
         await query.answer(i18n.get("otp-out-of-stock"), show_alert=True)
         return
+    except act.ConfirmAgain:
+        alert = i18n.get("otp-confirm-again")
+        await _confirm(query, otp, db, user, country, service, i18n, currency, alert=alert)
+        return
     except act.PriceChanged as exc:
-        await query.answer(
-            i18n.get("otp-price-changed", price=format_money(exc.price, currency)), show_alert=True
-        )
-        await _confirm(query, otp, db, user, country, service, i18n, currency)
+        alert = i18n.get("otp-price-changed", price=format_money(exc.price, currency))
+        await _confirm(query, otp, db, user, country, service, i18n, currency, alert=alert)
         return
     except act.TooManyActive as exc:
-        await query.answer(i18n.get("otp-too-many", limit=str(exc.limit)), show_alert=True)
+        await query.answer(i18n.get("otp-too-many", limit=number(exc.limit)), show_alert=True)
         return
     except act.NotEnoughMoney:
         await _confirm(query, otp, db, user, country, service, i18n, currency)
@@ -297,7 +309,7 @@ async def on_activation_action(
         return
     except act.TooEarly as exc:
         await query.answer(
-            i18n.get("otp-cancel-too-early", seconds=str(exc.seconds)), show_alert=True
+            i18n.get("otp-cancel-too-early", time=countdown(exc.seconds)), show_alert=True
         )
         return
     except act.TryLater:

@@ -8,7 +8,6 @@ import math
 import re
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from html import escape
 
 from aiogram import Bot
 from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError
@@ -22,6 +21,7 @@ from handlers.menu import MenuAction, MenuCb
 from services import activations as act
 from services.catalog import OtpCatalog, Page
 from services.money import format_money
+from services.text import countdown, escape
 
 Translate = Callable[..., str]
 PER_PAGE = 10
@@ -298,7 +298,8 @@ def card_view(
         left = (activation.expires_at - now).total_seconds() if activation.expires_at else 0
         lines.append(t("otp-card-waiting", minutes=str(max(0, math.ceil(left / 60)))))
         if activation.cancel_after and now < activation.cancel_after:
-            lines.append(t("otp-card-cancel-hint", time=activation.cancel_after.strftime("%H:%M")))
+            wait = (activation.cancel_after - now).total_seconds()
+            lines.append(t("otp-card-cancel-hint", time=countdown(wait)))
         kb.button(
             text=t("otp-button-cancel"), callback_data=OtpAction(a="cancel", i=activation.id)
         )

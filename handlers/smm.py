@@ -13,13 +13,13 @@ from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
 from aiogram.filters import StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
-from aiogram.types import CallbackQuery, Message
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from aiogram_i18n import I18nContext
 
 from bot.middlewares import notify_banned
 from bot.settings import Settings
 from db.engine import Database
-from db.models import User
+from db.models import SmmOrder, User
 from handlers import smm_views as view
 from handlers.menu import MenuAction, MenuCb, main_menu
 from handlers.render import show
@@ -65,6 +65,18 @@ async def _leave_form(state: FSMContext) -> None:
         await state.clear()
 
 
+async def _form_id(state: FSMContext) -> str:
+    return str((await state.get_data()).get("form") or "")
+
+
+def _open_form(data: dict[str, Any], form_id: str) -> bool:
+    """Is `form_id` the form still open (not left, not replaced, not being paid for)?
+
+    Each form gets an id of its own when it starts, carried by its buttons; it is forgotten when
+    the form ends (placed, closed, left), so an old message's button can tell it is outdated."""
+    return bool(form_id) and data.get("form") == form_id and not data.get("placing")
+
+
 # --- browsing ----------------------------------------------------------------------------------
 
 
@@ -100,6 +112,10 @@ async def on_nav(
     catalog, currency, nav = smm_orders.catalog, settings.store_currency, callback_data
     page = max(0, min(nav.p, 10_000))
     if nav.v == "x":
+        if not _open_form(await state.get_data(), nav.k):
+            # Maybe placed and paid for since: never claim that nothing was charged.
+            await query.answer(i18n.get("smm-form-closed"), show_alert=True)
+            return
         await state.clear()
         balance = format_money(await _balance(smm_orders.db, user.id), currency)
         text = i18n.get("smm-form-cancelled") + "\n\n" + i18n.get("menu-title", balance=balance)
@@ -128,8 +144,9 @@ async def on_nav(
         return
     await state.clear()
     await state.set_state(SmmForm.link)
-    await state.set_data(smm.SmmDraft(service=item.key).to_data())
-    await show(query, *view.prompt_view("link", item, i18n.get, currency))
+    form_id = smm.new_token()
+    await state.set_data({**smm.SmmDraft(service=item.key).to_data(), "form": form_id})
+    await show(query, *view.prompt_view("link", item, i18n.get, currency, form_id))
 
 
 async def _gone(
@@ -137,6 +154,13 @@ async def _gone(
 ) -> None:
     await query.answer(i18n.get("smm-service-gone"), show_alert=True)
     await show(query, *view.categories_view(smm_orders.catalog, 0, i18n.get, currency))
+
+
+async def _form_gone(message: Message, state: FSMContext, i18n: I18nContext) -> None:
+    """The service left the catalog mid-form: the form ends, with a way on."""
+    await state.clear()
+    text, markup = view.gone_view(i18n.get)
+    await message.answer(text, reply_markup=markup)
 
 
 # --- the order form ----------------------------------------------------------------------------
@@ -164,6 +188,58 @@ async def _form(state: FSMContext) -> tuple[smm.SmmDraft, dict[str, Any]]:
     return smm.SmmDraft.from_data(data), data
 
 
+# The steps in the order the form asks them, and the draft fields each one fills.
+STEP_ORDER = ("link", "quantity", "comments", "answer", "usernames", "runs", "interval")
+STEP_FIELDS: dict[str, dict[str, Any]] = {
+    "link": {"link": ""},
+    "quantity": {"quantity": None},
+    "comments": {"comments": (), "quantity": None},
+    "answer": {"answer_number": None},
+    "usernames": {"usernames": ()},
+    "runs": {"runs": None},
+    "interval": {"interval": None},
+}
+# The step whose answer a check of the whole draft refused (the catalog may have changed since
+# it was answered). A service that dropped drip-feed asks the quantity again: to order it once.
+ERROR_STEPS = {
+    "link_empty": "link",
+    "link_too_long": "link",
+    "link_not_url": "link",
+    "quantity_not_number": "quantity",
+    "quantity_range": "quantity",
+    "dripfeed_off": "quantity",
+    "comments_empty": "comments",
+    "comments_count": "comments",
+    "comment_too_long": "comments",
+    "answer_range": "answer",
+    "usernames_empty": "usernames",
+    "usernames_bad": "usernames",
+    "runs_range": "runs",
+    "interval_range": "interval",
+}
+
+
+async def _reask(
+    state: FSMContext,
+    draft: smm.SmmDraft,
+    item: SmmItem,
+    exc: smm.BadInput,
+    i18n: I18nContext,
+    currency: str,
+) -> tuple[str, InlineKeyboardMarkup]:
+    """The draft no longer passes (the catalog changed under it): the form goes back to the step
+    that answer came from, forgets it and the later ones (it only moves forward), and asks it
+    again with the error and the form's buttons. A confirmation shown before is void."""
+    step = ERROR_STEPS.get(exc.code, "link")
+    for later in STEP_ORDER[STEP_ORDER.index(step) :]:
+        draft = replace(draft, **STEP_FIELDS[later])
+    await state.set_state(STEP_STATES[step])
+    await state.update_data(**draft.to_data(), token=None, price=None, placing=None)
+    error = view.input_error(exc, i18n.get)
+    form_id = await _form_id(state)
+    return view.prompt_view(step, item, i18n.get, currency, form_id, draft, error=error)
+
+
 async def _advance(
     message: Message,
     state: FSMContext,
@@ -179,7 +255,8 @@ async def _advance(
     await state.update_data(**draft.to_data())
     if step is not None:
         await state.set_state(STEP_STATES[step])
-        text, markup = view.prompt_view(step, item, i18n.get, currency)
+        form_id = await _form_id(state)
+        text, markup = view.prompt_view(step, item, i18n.get, currency, form_id, draft)
         await message.answer(text, reply_markup=markup)
         return
     await _confirm(message, state, draft, i18n, smm_orders, user, currency)
@@ -197,17 +274,22 @@ async def _confirm(
     try:
         quote = smm_orders.quote(draft)
     except smm.ServiceGone:
-        await state.clear()
-        await message.answer(i18n.get("smm-service-gone"))
+        await _form_gone(message, state, i18n)
         return
     except smm.BadInput as exc:
-        await message.answer(view.input_error(exc, i18n.get))
+        item = smm_orders.catalog.item(draft.service)
+        if item is None:
+            await _form_gone(message, state, i18n)
+            return
+        text, markup = await _reask(state, draft, item, exc, i18n, currency)
+        await message.answer(text, reply_markup=markup)
         return
     token = smm.new_token()
     await state.set_state(None)
     await state.update_data(token=token, price=quote.total)
+    form_id = await _form_id(state)
     balance = await _balance(smm_orders.db, user.id)
-    text, markup = view.confirm_view(quote, balance, i18n.get, currency, token)
+    text, markup = view.confirm_view(quote, balance, i18n.get, currency, token, form_id)
     await message.answer(text, reply_markup=markup)
 
 
@@ -217,18 +299,24 @@ async def _form_item(
     draft, _ = await _form(state)
     item = smm_orders.catalog.item(draft.service)
     if item is None:
-        await state.clear()
-        await message.answer(i18n.get("smm-service-gone"))
+        await _form_gone(message, state, i18n)
         return None
     return draft, item
 
 
 async def _retry(
-    message: Message, step: str, item: SmmItem, exc: smm.BadInput, i18n: I18nContext, currency: str
+    message: Message,
+    state: FSMContext,
+    step: str,
+    draft: smm.SmmDraft,
+    item: SmmItem,
+    exc: smm.BadInput,
+    i18n: I18nContext,
+    currency: str,
 ) -> None:
-    text, markup = view.prompt_view(
-        step, item, i18n.get, currency, error=view.input_error(exc, i18n.get)
-    )
+    form_id = await _form_id(state)
+    error = view.input_error(exc, i18n.get)
+    text, markup = view.prompt_view(step, item, i18n.get, currency, form_id, draft, error=error)
     await message.answer(text, reply_markup=markup)
 
 
@@ -294,7 +382,7 @@ async def on_form_text(
     try:
         value = form_step.parse(message.text or "", item)
     except smm.BadInput as exc:
-        await _retry(message, step, item, exc, i18n, currency)
+        await _retry(message, state, step, draft, item, exc, i18n, currency)
         return
     draft = form_step.fill(draft, value)
     next_step = form_step.then(item, draft)
@@ -304,13 +392,17 @@ async def on_form_text(
 @router.callback_query(view.SmmSkip.filter(), SmmForm.runs)
 async def on_skip_dripfeed(
     query: CallbackQuery,
+    callback_data: view.SmmSkip,
     state: FSMContext,
     user: User,
     i18n: I18nContext,
     smm_orders: smm.SmmOrderService,
     settings: Settings,
 ) -> None:
-    draft, _ = await _form(state)
+    draft, data = await _form(state)
+    if not _open_form(data, callback_data.f):
+        await query.answer(i18n.get("smm-form-closed"), show_alert=True)
+        return
     message = query.message
     if not isinstance(message, Message):
         await query.answer(i18n.get("callback-stale"), show_alert=True)
@@ -321,8 +413,13 @@ async def on_skip_dripfeed(
 
 
 @router.callback_query(view.SmmSkip.filter())
-async def on_skip_stale(query: CallbackQuery, i18n: I18nContext) -> None:
-    await query.answer(i18n.get("callback-stale"), show_alert=True)
+async def on_skip_stale(
+    query: CallbackQuery, callback_data: view.SmmSkip, i18n: I18nContext, state: FSMContext
+) -> None:
+    """Not at the runs step: an earlier form's button, or this form's, already past it."""
+    still_open = _open_form(await state.get_data(), callback_data.f)
+    key = "callback-stale" if still_open else "smm-form-closed"
+    await query.answer(i18n.get(key), show_alert=True)
 
 
 # --- placing -----------------------------------------------------------------------------------
@@ -349,7 +446,7 @@ async def on_confirm(
         await _render_placed(query, smm_orders, existing, i18n, currency)
         return
     try:
-        order = await smm_orders.create(user.id, draft, int(data.get("price") or 0), token)
+        order = await _create(state, smm_orders, user, draft, data, token)
     except smm.Banned:
         await notify_banned(query, i18n)
         return
@@ -362,7 +459,12 @@ async def on_confirm(
         await _gone(query, i18n, smm_orders, currency)
         return
     except smm.BadInput as exc:
-        await query.answer(view.input_error(exc, i18n.get)[:200], show_alert=True)
+        item = smm_orders.catalog.item(draft.service)
+        if item is None:
+            await state.clear()
+            await _gone(query, i18n, smm_orders, currency)
+            return
+        await show(query, *await _reask(state, draft, item, exc, i18n, currency))
         return
     except smm.PriceChanged as exc:
         await query.answer(
@@ -386,6 +488,26 @@ async def on_confirm(
     await _render_placed(query, smm_orders, placed.id, i18n, currency)
 
 
+async def _create(
+    state: FSMContext,
+    smm_orders: smm.SmmOrderService,
+    user: User,
+    draft: smm.SmmDraft,
+    data: dict[str, Any],
+    token: str,
+) -> SmmOrder:
+    """Debit and record the order. Meanwhile the form counts as closed: its Close button, pressed
+    now, must not say that nothing was charged. It reopens if the order was not made."""
+    await state.update_data(placing=token)
+    try:
+        return await smm_orders.create(user.id, draft, int(data.get("price") or 0), token)
+    except smm.AlreadyConfirmed:
+        raise
+    except BaseException:
+        await state.update_data(placing=None)
+        raise
+
+
 async def _reconfirm(
     query: CallbackQuery,
     state: FSMContext,
@@ -396,16 +518,25 @@ async def _reconfirm(
     currency: str,
 ) -> None:
     """Show the confirmation again (new price, or what is missing), with a fresh token."""
+    item = smm_orders.catalog.item(draft.service)
     try:
         quote = smm_orders.quote(draft)
-    except (smm.ServiceGone, smm.BadInput):
+    except smm.BadInput as exc:
+        if item is not None:
+            await show(query, *await _reask(state, draft, item, exc, i18n, currency))
+            return
+        await state.clear()
+        await _gone(query, i18n, smm_orders, currency)
+        return
+    except smm.ServiceGone:
         await state.clear()
         await _gone(query, i18n, smm_orders, currency)
         return
     token = smm.new_token()
     await state.update_data(token=token, price=quote.total)
+    form_id = await _form_id(state)
     balance = await _balance(smm_orders.db, user.id)
-    await show(query, *view.confirm_view(quote, balance, i18n.get, currency, token))
+    await show(query, *view.confirm_view(quote, balance, i18n.get, currency, token, form_id))
 
 
 async def _render_placed(

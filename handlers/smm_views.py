@@ -4,14 +4,15 @@ presenter the scheduler uses to tell a user that an order ended."""
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
-from html import escape
+import re
+from collections.abc import Callable, Iterable, Sequence
 
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import InlineKeyboardMarkup
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 from aiogram_i18n.cores import FluentRuntimeCore
 
+from bot.i18n import number as as_number  # `number` names page numbers here
 from db.models import SmmOrder
 from handlers.menu import MenuAction, MenuCb
 from services import smm_orders as smm
@@ -19,15 +20,25 @@ from services.catalog import Page
 from services.money import format_money
 from services.providers.base import SmmServiceType
 from services.smm_catalog import SmmCatalog, SmmItem
+from services.text import escape
 
 Translate = Callable[..., str]
 PER_PAGE = 10
-NAME_MAX = 48
+NAME_MAX = 48  # a name in a button
+# Panel texts inside a message are cut so that no screen can pass Telegram's 4,096 characters
+# (and Fluent's 1,000 per placeable): the longest screen, the service card, stays under 2,500.
+TEXT_NAME_MAX = 200
+TEXT_CATEGORY_MAX = 100
+TEXT_DESCRIPTION_MAX = 1500
+TEXT_LINK_MAX = 300
+TEXT_MAX = 4096
+PLACEABLE_MAX = 1000  # Fluent refuses a longer value for one { $variable }
 
 
 class SmmNav(CallbackData, prefix="sn"):
     """v = view: c categories, s services of category k, i service card k, o order service k
-    (starts the form), x leave the form (nothing charged); p = page."""
+    (starts the form), x close the form whose id is k (only while it is the open one); p = page.
+    """
 
     v: str
     k: str = ""
@@ -39,7 +50,9 @@ class SmmConfirm(CallbackData, prefix="sc"):
 
 
 class SmmSkip(CallbackData, prefix="sd"):
-    """Skip drip-feed: order the quantity once."""
+    """Skip drip-feed: order the quantity once; f = the form's id."""
+
+    f: str = ""
 
 
 class SmmOrders(CallbackData, prefix="so"):
@@ -73,10 +86,12 @@ REASON_KEYS = {
 }
 REFILL_KEYS = {
     "pending": "smm-refill-status-pending",
-    "in progress": "smm-refill-status-in-progress",
-    "processing": "smm-refill-status-in-progress",
+    "running": "smm-refill-status-in-progress",
     "completed": "smm-refill-status-completed",
+    "partial": "smm-refill-status-partial",
     "rejected": "smm-refill-status-rejected",
+    "failed": "smm-refill-status-failed",
+    "not_found": "smm-refill-status-not-found",
 }
 INPUT_KEYS = {
     "link_empty": "smm-link-empty-error",
@@ -105,8 +120,96 @@ def _short(name: str, limit: int = NAME_MAX) -> str:
     return name if len(name) <= limit else name[: limit - 1] + "…"
 
 
+def _escape_upto(chars: Iterable[str], limit: int, budget: int) -> tuple[list[str], bool]:
+    """`chars` escaped one by one while `limit` of them and `budget` characters of HTML fit;
+    True when all of them did."""
+    pieces: list[str] = []
+    size = 0
+    for char in chars:
+        piece = escape(char)
+        if len(pieces) == limit or size + len(piece) > budget:
+            return pieces, False
+        pieces.append(piece)
+        size += len(piece)
+    return pieces, True
+
+
+def _clip(text: str, limit: int) -> str:
+    """Panel text inside a message: escaped, cut with "…" at `limit` characters, and never more
+    HTML than one Fluent placeable takes."""
+    pieces, whole = _escape_upto(text, limit - 1, PLACEABLE_MAX - 1)
+    return "".join(pieces) + ("" if whole else "…")
+
+
+def _name(name: str) -> str:
+    """A service name inside a text: one line, cut, escaped."""
+    return _clip(" ".join(name.split()), TEXT_NAME_MAX)
+
+
 def _category_name(name: str, t: Translate) -> str:
     return name or t("smm-category-other")
+
+
+def _category_text(name: str, t: Translate) -> str:
+    """A category name inside a text: one line, cut, escaped."""
+    return _clip(" ".join(_category_name(name, t).split()), TEXT_CATEGORY_MAX)
+
+
+def _link(link: str) -> str:
+    """A link inside a text, escaped; a long one keeps its start and its end (what tells two
+    posts apart). Only the text is cut: the order keeps the whole link."""
+    pieces, whole = _escape_upto(link, TEXT_LINK_MAX, PLACEABLE_MAX - 1)
+    if whole:
+        return "".join(pieces)
+    head, _ = _escape_upto(link, TEXT_LINK_MAX * 2 // 3, PLACEABLE_MAX // 2)
+    room = min(TEXT_LINK_MAX // 3 - 1, len(link) - len(head))
+    tail, _ = _escape_upto(reversed(link), room, PLACEABLE_MAX // 2 - 1)
+    return "".join(head) + "…" + "".join(reversed(tail))
+
+
+def _description(text: str) -> str:
+    """Not a placeable (added to the card as it is), so only the length counts."""
+    pieces, whole = _escape_upto(text.strip(), TEXT_DESCRIPTION_MAX - 1, 6 * TEXT_DESCRIPTION_MAX)
+    return "".join(pieces) + ("" if whole else "…")
+
+
+# A tag (closing?, name), an entity, or one character.
+_TOKEN = re.compile(r"<(/?)([a-zA-Z][\w-]*)[^>]*>|(&#?\w+;)|.", re.S)
+
+
+def _units(text: str) -> int:
+    """Length as Telegram counts it: UTF-16 code units."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def fit(text: str, limit: int = TEXT_MAX) -> str:
+    """The last safety net under every SMM screen: a text Telegram would refuse as too long is
+    cut at `limit` visible characters with "…", never inside a tag or an entity, and the tags
+    still open are closed. The parts are cut first, so this normally changes nothing."""
+    if _units(text) <= limit:  # HTML is never shorter than what it shows
+        return text
+    visible, cut, open_tags = 0, 0, []
+    for token in _TOKEN.finditer(text):
+        closing, tag = token.group(1), token.group(2)
+        if tag is not None:
+            if closing:
+                if open_tags and open_tags[-1] == tag.lower():
+                    open_tags.pop()
+            else:
+                open_tags.append(tag.lower())
+            continue
+        size = 2 if token.group(3) else _units(token.group())  # an entity: maybe an emoji
+        if visible + size > limit - 1:  # room for the "…"
+            cut = token.start()
+            break
+        visible += size
+    else:
+        return text
+    return text[:cut] + "…" + "".join(f"</{tag}>" for tag in reversed(open_tags))
+
+
+def _screen(text: str, markup: InlineKeyboardMarkup) -> tuple[str, InlineKeyboardMarkup]:
+    return fit(text), markup
 
 
 def _with_demo(text: str, demo: bool, t: Translate) -> str:
@@ -160,7 +263,7 @@ def categories_view(
     kb.button(text=t("smm-my-orders"), callback_data=SmmOrders(p=0))
     kb.button(text=t("button-menu"), callback_data=MenuCb(action=MenuAction.MAIN))
     kb.adjust(*([1] * len(current.items)), *([nav] if nav else []), 1, 1)
-    return _with_demo(text, catalog.is_demo, t), kb.as_markup()
+    return _screen(_with_demo(text, catalog.is_demo, t), kb.as_markup())
 
 
 def services_view(
@@ -182,17 +285,13 @@ def services_view(
     nav = _nav_row(kb, current, lambda p: SmmNav(v="s", k=category_key, p=p), t)
     kb.button(text=t("button-back"), callback_data=SmmNav(v="c"))
     kb.adjust(*([1] * len(current.items)), *([nav] if nav else []), 1)
-    text = t("smm-services-title", category=escape(_category_name(category.name, t)))
-    return _with_demo(text, category.demo, t), kb.as_markup()
+    text = t("smm-services-title", category=_category_text(category.name, t))
+    return _screen(_with_demo(text, category.demo, t), kb.as_markup())
 
 
 def service_card(item: SmmItem, t: Translate, currency: str) -> tuple[str, InlineKeyboardMarkup]:
     lines = [
-        t(
-            "smm-card-title",
-            name=escape(item.name),
-            category=escape(_category_name(item.category, t)),
-        ),
+        t("smm-card-title", name=_name(item.name), category=_category_text(item.category, t)),
         t("smm-card-price", price=rate_text(item, t, currency)),
     ]
     if not item.per_package:
@@ -202,20 +301,40 @@ def service_card(item: SmmItem, t: Translate, currency: str) -> tuple[str, Inlin
     if item.dripfeed:
         lines.append(t("smm-card-dripfeed"))
     if item.description:
-        lines += ["", escape(item.description[:1500])]
+        lines += ["", _description(item.description)]
     kb = InlineKeyboardBuilder()
     kb.button(text=t("smm-button-order"), callback_data=SmmNav(v="o", k=item.key))
     kb.button(text=t("button-back"), callback_data=SmmNav(v="s", k=item.category_key))
     kb.button(text=t("button-menu"), callback_data=MenuCb(action=MenuAction.MAIN))
     kb.adjust(1)
-    return _with_demo("\n".join(lines), item.demo, t), kb.as_markup()
+    return _screen(_with_demo("\n".join(lines), item.demo, t), kb.as_markup())
+
+
+def gone_view(t: Translate) -> tuple[str, InlineKeyboardMarkup]:
+    """The service went away (mid-form too): say so and offer the way on."""
+    kb = InlineKeyboardBuilder()
+    kb.button(text=t("menu-smm"), callback_data=SmmNav(v="c"))
+    kb.button(text=t("button-menu"), callback_data=MenuCb(action=MenuAction.MAIN))
+    kb.adjust(1)
+    return t("smm-service-gone"), kb.as_markup()
 
 
 # --- the order form ------------------------------------------------------------------------------
 
 
-def prompt_text(step: str, item: SmmItem, t: Translate, currency: str) -> str:
-    name = escape(item.name)
+def quantity_text(quantity: int, runs: int | None, t: Translate) -> str:
+    """The quantity as ordered: drip-feed delivers it in every run, so it shows the total too."""
+    if runs is None:
+        return str(quantity)
+    return t(
+        "smm-dripfeed-quantity", quantity=str(quantity), runs=runs, total=str(quantity * runs)
+    )
+
+
+def prompt_text(
+    step: str, item: SmmItem, t: Translate, currency: str, draft: smm.SmmDraft | None = None
+) -> str:
+    name = _name(item.name)
     match step:
         case "link":
             return t("smm-ask-link", name=name)
@@ -228,54 +347,76 @@ def prompt_text(step: str, item: SmmItem, t: Translate, currency: str) -> str:
                 price=rate_text(item, t, currency),
             )
         case "comments":
-            return t("smm-ask-comments", name=name, min=str(item.min), max=str(item.max))
+            low, high = as_number(item.min), as_number(item.max)
+            return t("smm-ask-comments", name=name, min=low, max=high)
         case "answer":
             return t("smm-ask-answer", name=name)
         case "usernames":
             return t("smm-ask-usernames", name=name)
         case "runs":
             low, high = smm.RUNS_RANGE
-            return t("smm-ask-runs", name=name, min=str(low), max=str(high))
+            quantity = (draft.quantity if draft else None) or item.min
+            return t(
+                "smm-ask-runs",
+                name=name,
+                min=str(low),
+                max=str(high),
+                quantity=str(quantity),
+                example=quantity_text(quantity, low, t),
+                price=money(smm.price_of(item, quantity, low), currency),
+            )
         case _:
             low, high = smm.INTERVAL_RANGE
             return t("smm-ask-interval", name=name, min=str(low), max=str(high))
 
 
+def close_form_button(kb: InlineKeyboardBuilder, t: Translate, form_id: str) -> None:
+    """The form's own way out; it closes only the form it was shown in (and only while open)."""
+    kb.button(text=t("smm-button-close-form"), callback_data=SmmNav(v="x", k=form_id))
+
+
 def prompt_view(
-    step: str, item: SmmItem, t: Translate, currency: str, error: str | None = None
+    step: str,
+    item: SmmItem,
+    t: Translate,
+    currency: str,
+    form_id: str,
+    draft: smm.SmmDraft | None = None,
+    error: str | None = None,
 ) -> tuple[str, InlineKeyboardMarkup]:
-    text = prompt_text(step, item, t, currency)
+    text = prompt_text(step, item, t, currency, draft)
     if error:
         text = error + "\n\n" + text
     kb = InlineKeyboardBuilder()
     if step == "runs":
-        kb.button(text=t("smm-button-no-dripfeed"), callback_data=SmmSkip())
-    kb.button(text=t("smm-button-cancel-form"), callback_data=SmmNav(v="x"))
+        kb.button(text=t("smm-button-no-dripfeed"), callback_data=SmmSkip(f=form_id))
+    close_form_button(kb, t, form_id)
     kb.adjust(1)
-    return _with_demo(text, item.demo, t), kb.as_markup()
+    return _screen(_with_demo(text, item.demo, t), kb.as_markup())
 
 
 def input_error(exc: smm.BadInput, t: Translate) -> str:
     key = INPUT_KEYS.get(exc.code, "smm-input-error")
-    return t(key, **{name: str(value) for name, value in exc.params.items()})
+    # Numbers stay numbers: the texts choose a noun's plural form by them ("21 символа").
+    values = {name: as_number(v) for name, v in exc.params.items()}
+    return t(key, **values)
 
 
 def confirm_view(
-    quote: smm.SmmQuote, balance: int, t: Translate, currency: str, token: str
+    quote: smm.SmmQuote, balance: int, t: Translate, currency: str, token: str, form_id: str
 ) -> tuple[str, InlineKeyboardMarkup]:
     item, draft = quote.item, quote.draft
+    runs = quote.runs if draft.runs is not None else None
     lines = [
-        t("smm-confirm-title", name=escape(item.name)),
-        t("smm-confirm-link", link=escape(draft.link)),
+        t("smm-confirm-title", name=_name(item.name)),
+        t("smm-confirm-link", link=_link(draft.link)),
     ]
     if item.type is SmmServiceType.CUSTOM_COMMENTS:
         lines.append(t("smm-confirm-comments", count=str(quote.quantity)))
     elif not item.per_package:
-        lines.append(t("smm-confirm-quantity", quantity=str(quote.quantity)))
-    if draft.runs is not None:
-        lines.append(
-            t("smm-confirm-dripfeed", runs=str(quote.runs), interval=str(draft.interval or 0))
-        )
+        lines.append(t("smm-confirm-quantity", quantity=quantity_text(quote.quantity, runs, t)))
+    if runs is not None:
+        lines.append(t("smm-confirm-dripfeed", runs=runs, interval=str(draft.interval or 0)))
     if draft.answer_number is not None:
         lines.append(t("smm-confirm-answer", answer=str(draft.answer_number)))
     if draft.usernames:
@@ -300,9 +441,9 @@ def confirm_view(
                 missing=money(quote.total - balance, currency),
             )
         )
-    kb.button(text=t("smm-button-cancel-form"), callback_data=SmmNav(v="x"))
+    close_form_button(kb, t, form_id)
     kb.adjust(1)
-    return _with_demo("\n".join(lines), item.demo, t), kb.as_markup()
+    return _screen(_with_demo("\n".join(lines), item.demo, t), kb.as_markup())
 
 
 def placed_view(
@@ -310,7 +451,7 @@ def placed_view(
 ) -> tuple[str, InlineKeyboardMarkup]:
     names = {
         "id": str(order.id),
-        "name": escape(order.service_name),
+        "name": _name(order.service_name),
         "price": money(order.price, currency),
     }
     if order.status == smm.FAILED:
@@ -321,12 +462,17 @@ def placed_view(
     elif order.status == smm.PLACING:
         text = t("smm-placing")
     else:
-        text = t("smm-placed", status=t(STATUS_KEYS[order.status]), **names)
+        text = t(
+            "smm-placed",
+            status=t(STATUS_KEYS[order.status]),
+            quantity=quantity_text(order.quantity, order.runs, t),
+            **names,
+        )
     kb = InlineKeyboardBuilder()
     kb.button(text=t("smm-my-orders"), callback_data=SmmOrders(p=0))
     kb.button(text=t("button-menu"), callback_data=MenuCb(action=MenuAction.MAIN))
     kb.adjust(1)
-    return _with_demo(text, demo, t), kb.as_markup()
+    return _screen(_with_demo(text, demo, t), kb.as_markup())
 
 
 # --- my orders -----------------------------------------------------------------------------------
@@ -338,7 +484,7 @@ def order_lines(order: SmmOrder, t: Translate, currency: str) -> list[str]:
             "smm-orders-row",
             id=str(order.id),
             name=escape(_short(order.service_name)),
-            quantity=str(order.quantity),
+            quantity=quantity_text(order.quantity, order.runs, t),
             price=money(order.price, currency),
             status=t(STATUS_KEYS.get(order.status, "smm-status-unknown")),
         )
@@ -356,9 +502,10 @@ def order_lines(order: SmmOrder, t: Translate, currency: str) -> list[str]:
     if order.cancel_requested_at is not None and order.status in smm.LIVE:
         lines.append(t("smm-orders-cancel-requested"))
     if order.refill_id is not None:
-        word = order.refill_status or "pending"
-        key = REFILL_KEYS.get(word)
-        status = t(key) if key else escape(word)
+        state = smm.refill_state(order.refill_status)
+        key = REFILL_KEYS.get(state)
+        word = escape(order.refill_status or "")
+        status = t(key) if key else t("smm-refill-status-other", word=word)
         lines.append(t("smm-orders-refill", status=status))
     return lines
 
@@ -380,7 +527,7 @@ def orders_view(
         kb.button(text=t("button-back"), callback_data=SmmNav(v="c"))
         kb.button(text=t("button-menu"), callback_data=MenuCb(action=MenuAction.MAIN))
         kb.adjust(1)
-        return t("smm-orders-empty"), kb.as_markup()
+        return _screen(t("smm-orders-empty"), kb.as_markup())
     pages = max(1, math.ceil(total / per_page))
     lines = [t("smm-orders-title", page=str(page + 1), pages=str(pages))]
     actions = 0
@@ -404,7 +551,7 @@ def orders_view(
     kb.button(text=t("button-menu"), callback_data=MenuCb(action=MenuAction.MAIN))
     kb.adjust(*([2] * math.ceil(actions / 2)), *([nav] if nav else []), 2, 1)
     demo = any(is_demo(order) for order in rows)
-    return _with_demo("\n".join(lines), demo, t), kb.as_markup()
+    return _screen(_with_demo("\n".join(lines), demo, t), kb.as_markup())
 
 
 # --- what the scheduler pushes -------------------------------------------------------------------
@@ -420,7 +567,7 @@ class SmmPresenter:
     def closed_text(self, order: SmmOrder, language: str) -> str:
         names = {
             "id": str(order.id),
-            "name": escape(order.service_name),
+            "name": _name(order.service_name),
             "refund": money(order.refunded, self.currency),
         }
         key = {
@@ -430,5 +577,6 @@ class SmmPresenter:
         }.get(order.status, "smm-closed-failed")
         extra = {}
         if order.status == smm.PARTIAL:
-            extra = {"remains": str(order.remains or 0), "quantity": str(order.quantity)}
-        return self.core.get(key, language, **names, **extra)
+            remains, quantity = order.remains or 0, smm.units(order)
+            extra = {"remains": as_number(remains), "quantity": as_number(quantity)}
+        return fit(self.core.get(key, language, **names, **extra))

@@ -14,6 +14,7 @@ from handlers.menu import MenuAction, MenuCb, back_to_menu
 from handlers.render import show
 from services import wallet
 from services.money import format_money
+from services.text import escape
 
 router = Router(name=__name__)
 
@@ -25,9 +26,10 @@ REASON_KEYS = {
 }
 
 
-def _reason(entry: LedgerEntry, i18n: I18nContext) -> str:
+def reason_text(entry: LedgerEntry, i18n: I18nContext) -> str:
+    """Why the balance moved, in words (`top-up`, `refund`)."""
     key = REASON_KEYS.get(entry.reason)
-    return i18n.get(key) if key else i18n.get("reason-other", reason=entry.reason)
+    return i18n.get(key) if key else i18n.get("reason-other", reason=escape(entry.reason))
 
 
 async def balance_text(db: Database, user: User, i18n: I18nContext, currency: str) -> str:
@@ -44,7 +46,7 @@ async def balance_text(db: Database, user: User, i18n: I18nContext, currency: st
                     "balance-row",
                     date=entry.created_at.strftime("%Y-%m-%d %H:%M"),
                     delta=("+" if entry.delta > 0 else "") + delta,
-                    reason=_reason(entry, i18n),
+                    reason=reason_text(entry, i18n),
                 )
             )
     else:

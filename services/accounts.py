@@ -37,7 +37,8 @@ async def admin_adjust(
     notice: NoticeRenderer,
     notifier: Notifier | None = None,
 ) -> Adjustment:
-    """Raises wallet.UserNotFound, wallet.InsufficientFunds or wallet.DuplicateOperation."""
+    """Raises wallet.UserNotFound, repositories.AmbiguousUser (a username several users
+    have), wallet.InsufficientFunds or wallet.DuplicateOperation."""
     async with db.write() as session:
         user = await repo.find_user(session, target)
         if user is None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import secrets
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
@@ -20,15 +21,16 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Protocol
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from db.engine import Database
-from db.models import Activation, User, utcnow
+from db.models import Activation, OtpQuote, User, utcnow
 from services import outbox, pricing, wallet
 from services.catalog import Offer, OtpCatalog
+from services.ids import is_id
 from services.money import ceil_micro
-from services.notifier import Notifier
+from services.notifier import Notifier, OtpGoods
 from services.providers.base import (
     OtpActiveOrder,
     OtpProvider,
@@ -96,6 +98,11 @@ class NotEnoughMoney(ActivationError):
         self.balance = balance
 
 
+class ConfirmAgain(ActivationError):
+    """The Buy press does not match a confirmation this user was shown (a forged or changed
+    price, another item, an unknown or expired token): nothing was charged."""
+
+
 class AlreadyConfirmed(ActivationError):
     """The same confirmation was pressed twice: the first press is the purchase."""
 
@@ -153,6 +160,8 @@ class Quote:
 
 
 # Reasons kept in `fail_reason` (rendered by the bot from locales).
+QUOTE_TTL = timedelta(days=1)  # a confirmation screen older than this is shown again
+
 REASON_NO_NUMBERS = "no_numbers"
 REASON_PROVIDER_ERROR = "provider_error"
 REASON_NO_UPSTREAM_ORDER = "no_upstream_order"
@@ -191,9 +200,32 @@ class ActivationService:
 
     def quote(self, country: str, service: str) -> Quote | None:
         offers = self._sellable(country, service)
-        if not offers:
+        if not offers or offers[0].user_price_micro <= 0:  # never a Buy button for nothing
             return None
         return Quote(country, service, offers[0].user_price_micro, sum(o.stock for o in offers))
+
+    async def remember_quote(self, user_id: int, quote: Quote) -> str:
+        """Keep the quote a confirmation screen shows, under a fresh token for its Buy button:
+        the press is charged this price (create). In the database, so that any bot process can
+        take the press; quotes older than QUOTE_TTL are deleted here."""
+        token, now = new_token(), self.clock()
+        async with self.db.write() as session:
+            await session.execute(delete(OtpQuote).where(OtpQuote.created_at < now - QUOTE_TTL))
+            session.add(
+                OtpQuote(
+                    user_id=user_id,
+                    token=token,
+                    country=quote.country,
+                    service=quote.service,
+                    price=quote.price,
+                    created_at=now,
+                )
+            )
+        return token
+
+    async def _quoted(self, user_id: int, token: str) -> OtpQuote | None:
+        async with self.db.read() as session:
+            return await session.get(OtpQuote, (user_id, token))
 
     def _sellable(self, country: str, service: str) -> list[Offer]:
         return [
@@ -205,9 +237,22 @@ class ActivationService:
     async def create(
         self, user_id: int, country: str, service: str, confirmed_price: int, token: str
     ) -> Activation:
-        """Debit the confirmed price and write the 'buying' row, in one transaction."""
+        """Debit the quoted price and write the 'buying' row, in one transaction.
+
+        The price charged is the one remember_quote() kept under `token` for this user; the
+        price in the callback data (`confirmed_price`) is only compared with it, since anyone
+        can send any callback data: a mismatch is ConfirmAgain, with nothing charged."""
+        quoted = await self._quoted(user_id, token)
+        if quoted is None:
+            existing = await self._by_confirm_key(f"{user_id}:{token}")
+            if existing is not None:  # pressed again after its quote expired
+                raise AlreadyConfirmed(existing)
+            raise ConfirmAgain()
+        if (quoted.country, quoted.service, quoted.price) != (country, service, confirmed_price):
+            raise ConfirmAgain()
+        confirmed_price = quoted.price
         quote = self.quote(country, service)
-        if quote is None:
+        if quote is None or confirmed_price <= 0:
             raise OutOfStock()
         if quote.price > confirmed_price:
             raise PriceChanged(quote.price)
@@ -351,20 +396,50 @@ class ActivationService:
             return result.first() is not None
 
     async def _mark_unknown(self, activation_id: int) -> Activation:
+        """The buy's answer was lost. The admins hear of it only if reconciliation gives up."""
         async with self.db.write() as session:
-            result = await session.execute(
+            await session.execute(
                 update(Activation)
                 .where(Activation.id == activation_id, Activation.status == BUYING)
                 .values(status=UNKNOWN, updated_at=self.clock())
+            )
+        return await self.get(activation_id)
+
+    async def _alert_unknown(self, activation: Activation, tried: str) -> None:
+        """Reconciliation has given up (the grace period passed, the order is still unknown):
+        the group is told once, with what the bot tried."""
+        age = (self.clock() - activation.updated_at).total_seconds()
+        if age < self.rules.reconcile_grace_s:
+            return
+        async with self.db.write() as session:
+            result = await session.execute(
+                update(Activation)
+                .where(
+                    Activation.id == activation.id,
+                    Activation.status == UNKNOWN,
+                    Activation.alerted_at.is_(None),
+                )
+                .values(alerted_at=self.clock())
                 .returning(Activation.provider)
             )
             row = result.first()
-            if row is not None:
-                await self.notifier.emit(
-                    session, "unknown-order", order=f"otp:{activation_id}", provider=row[0] or "?"
-                )
+            if row is None:
+                return
+            await self.notifier.emit(
+                session,
+                "unknown-order",
+                order=f"otp:{activation.id}",
+                provider=row[0] or "?",
+                tried=tried,
+                since="",
+                detail="",
+                word="",
+            )
         self.notifier.wake()
-        return await self.get(activation_id)
+        log.error(
+            "purchase outcome unknown: an admin must resolve it",
+            extra={"activation_id": activation.id, "provider": row[0], "tried": tried},
+        )
 
     async def _bought(self, activation_id: int, offer: Offer, purchase: OtpPurchase) -> Activation:
         now = self.clock()
@@ -403,7 +478,7 @@ class ActivationService:
                 await self.notifier.emit(
                     session,
                     "purchase",
-                    what=f"📱 {service} {country}",
+                    what=OtpGoods(service, country),
                     user=user_id,
                     price=price,
                     cost=cost,
@@ -428,6 +503,8 @@ class ActivationService:
     # --- reading -------------------------------------------------------------------------
 
     async def get(self, activation_id: int) -> Activation:
+        if not is_id(activation_id):  # a forged huge id would overflow the query
+            raise NotFound()
         async with self.db.read() as session:
             activation = await session.get(Activation, activation_id)
         if activation is None:
@@ -485,7 +562,7 @@ class ActivationService:
             raise WrongState()
         now = self.clock()
         if activation.cancel_after is not None and now < activation.cancel_after:
-            raise TooEarly(int((activation.cancel_after - now).total_seconds()) + 1)
+            raise TooEarly(math.ceil((activation.cancel_after - now).total_seconds()))
         provider = self.providers.get(activation.provider or "")
         if provider is None:
             raise TryLater()
@@ -912,12 +989,8 @@ class ActivationService:
         provider = self.providers.get(name)
         if provider is None or not provider.supports_order_list:
             if activation.status == BUYING:
-                await self._mark_unknown(activation.id)
-                log.error(
-                    "purchase outcome unknown and the provider has no order list: "
-                    "an admin must resolve it",
-                    extra={"activation_id": activation.id, "provider": name},
-                )
+                activation = await self._mark_unknown(activation.id)
+            await self._alert_unknown(activation, "no-list")
             return
         if name not in lists:
             try:
@@ -929,6 +1002,9 @@ class ActivationService:
                 lists[name] = None  # the next round matches, once every buy is on record
         orders = lists[name]
         if orders is None:
+            if activation.status == BUYING:
+                activation = await self._mark_unknown(activation.id)
+            await self._alert_unknown(activation, "list-unavailable")
             return
         match = await self._match(activation, orders)
         if match is not None:

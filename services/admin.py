@@ -14,15 +14,14 @@ from db import repositories as repo
 from db.engine import Database
 from db.models import Activation, LedgerEntry, ProviderSetting, SmmOrder, User, utcnow
 from services import outbox, wallet
+from services.ids import is_id
 from services.money import MICRO
 from services.notifier import Notifier
-from services.smm_orders import upstream_cost
+from services.smm_orders import units, upstream_cost
 
 PERIODS = {"today": None, "7d": timedelta(days=7), "30d": timedelta(days=30)}
-_ORDER_REF = re.compile(r"^(?:(otp|smm)[:#]?)?#?(\d{1,12})$", re.IGNORECASE)
+_ORDER_REF = re.compile(r"^(?:(otp|smm)[:#]?)?#?([0-9]{1,40})$", re.IGNORECASE)
 DELIVERED_OTP = ("received", "finished")
-OPEN_OTP = ("buying", "unknown", "waiting", "received")
-OPEN_SMM = ("placing", "unknown", "pending", "in_progress")
 
 
 class AdminError(Exception):
@@ -94,6 +93,7 @@ def _micro(upstream: str | None, rate: str | None, share: Decimal = Decimal(1)) 
 
 
 async def user_report(db: Database, query: str) -> UserReport:
+    """Raises UnknownUser, or repositories.AmbiguousUser when several users have that name."""
     async with db.read() as session:
         user = await repo.find_user(session, query)
         if user is None:
@@ -119,6 +119,7 @@ async def user_report(db: Database, query: str) -> UserReport:
 
 
 async def set_banned(db: Database, query: str, banned: bool) -> User:
+    """Raises UnknownUser, or repositories.AmbiguousUser when several users have that name."""
     async with db.write() as session:
         user = await repo.find_user(session, query)
         if user is None:
@@ -177,8 +178,9 @@ async def stats(db: Database, since: datetime) -> Stats:
         for order in smm_done.scalars():
             cost = upstream_cost(order)
             if order.status == "partial" and order.quantity:
-                remains = min(max(order.remains or 0, 0), order.quantity)
-                cost = cost * (order.quantity - remains) // order.quantity
+                total = units(order)
+                remains = min(max(order.remains or 0, 0), total)
+                cost = cost * (total - remains) // total
             _add(result, order.provider, order.price - order.refunded, cost)
             key = f"📈 {order.service_name[:40]}"
             services[key] = services.get(key, 0) + 1
@@ -207,6 +209,8 @@ async def refund_order(
     """A manual refund, once per order: the same key as the automatic one, so an order the bot
     already refunded reports "already refunded" and one refunded here is never refunded again.
     `notice(language, amount)` renders the user's message."""
+    if not is_id(order_id):  # a huge id would overflow the query: no such order
+        raise UnknownOrder(f"{kind}:{order_id}")
     now = utcnow()
     try:
         return await _refund_in_tx(db, kind, order_id, admin_id, reason, notice, notifier, now)
@@ -222,52 +226,81 @@ class _AlreadyRefunded(Exception):
         self.outcome = outcome
 
 
+# What a manual refund does to an open order: the same moves the lifecycles allow. An OTP buy
+# still waiting for its upstream's answer is refused (the number may be bought that very moment,
+# and then nobody would record it); so is an SMM order whose `add` is on its way.
+ADMIN_REFUND_OTP = {"waiting": "cancelled", "unknown": "cancelled", "received": "finished"}
+ADMIN_REFUND_SMM = {"unknown": "cancelled", "pending": "cancelled", "in_progress": "cancelled"}
+IN_FLIGHT = {"otp": "buying", "smm": "placing"}
+
+
+class OrderBusy(AdminError):
+    """The order is being bought or placed right now: refund it once that is over."""
+
+
 async def _refund_in_tx(db, kind, order_id, admin_id, reason, notice, notifier, now):
-    async with db.write() as session:
-        if kind == "otp":
-            order = await session.get(Activation, order_id)
-            if order is None:
-                raise UnknownOrder(f"otp:{order_id}")
-            amount, key = order.price, f"refund:otp:{order_id}"
-            if order.status in OPEN_OTP:
-                await session.execute(
-                    update(Activation)
-                    .where(Activation.id == order_id)
-                    .values(status="cancelled", fail_reason="admin", closed_at=now, updated_at=now)
-                )
-        else:
-            order = await session.get(SmmOrder, order_id)
-            if order is None:
-                raise UnknownOrder(f"smm:{order_id}")
-            amount, key = order.price - order.refunded, f"refund:smm:{order_id}:admin"
-            if amount <= 0:
-                return RefundOutcome(False, kind, order_id, order.user_id, 0)
-            values: dict[str, object] = {"refunded": order.price, "updated_at": now}
-            if order.status in OPEN_SMM:
-                values.update(status="cancelled", fail_reason="admin")
-            await session.execute(update(SmmOrder).where(SmmOrder.id == order_id).values(**values))
-        applied = await wallet.refund(
-            session,
-            order.user_id,
-            amount,
-            key=key,
-            ref=f"{kind}:{order_id}",
-            admin_id=admin_id,
-            comment=reason,
-        )
-        if not applied.applied:
-            raise _AlreadyRefunded(RefundOutcome(False, kind, order_id, order.user_id, amount))
-        language = await session.scalar(select(User.language).where(User.id == order.user_id))
-        await outbox.enqueue(session, order.user_id, notice(language or "en", amount), "refund")
-        if notifier is not None:
-            await notifier.emit(
-                session,
-                "refund",
-                user=order.user_id,
-                amount=amount,
-                order=f"{kind}:{order_id}",
-                reason=reason or "admin",
+    for _ in range(5):  # a concurrent change of the same order: read it again
+        async with db.write() as session:
+            outcome = await _refund_once(session, kind, order_id, admin_id, reason, now)
+            if outcome is None:
+                continue
+            if not outcome.applied:
+                return outcome
+            language = await session.scalar(
+                select(User.language).where(User.id == outcome.user_id)
             )
+            text = notice(language or "en", outcome.amount)
+            await outbox.enqueue(session, outcome.user_id, text, "refund")
+            if notifier is not None:
+                await notifier.emit(
+                    session,
+                    "refund",
+                    user=outcome.user_id,
+                    amount=outcome.amount,
+                    order=f"{kind}:{order_id}",
+                    reason="admin",
+                    note=reason,  # the admin's own words: data, escaped by the renderer
+                )
+        return outcome
+    raise OrderBusy(f"{kind}:{order_id}")
+
+
+async def _refund_once(session, kind, order_id, admin_id, reason, now) -> RefundOutcome | None:
+    """One conditional UPDATE that moves the order as its lifecycle allows and bounds what is
+    refunded by what was paid; None when the order changed since it was read."""
+    model = Activation if kind == "otp" else SmmOrder
+    order = await session.get(model, order_id)
+    if order is None:
+        raise UnknownOrder(f"{kind}:{order_id}")
+    if order.status == IN_FLIGHT[kind]:
+        raise OrderBusy(f"{kind}:{order_id}")
+    moves = ADMIN_REFUND_OTP if kind == "otp" else ADMIN_REFUND_SMM
+    values: dict[str, object] = {"updated_at": now}
+    if order.status in moves:
+        values.update(status=moves[order.status], fail_reason="admin", closed_at=now)
+    query = update(model).where(model.id == order_id, model.status == order.status)
+    if kind == "otp":
+        amount, key = order.price, f"refund:otp:{order_id}"
+    else:
+        amount, key = order.price - order.refunded, f"refund:smm:{order_id}:admin"
+        if amount <= 0:
+            return RefundOutcome(False, kind, order_id, order.user_id, 0)
+        values["refunded"] = SmmOrder.price
+        query = query.where(SmmOrder.refunded == order.refunded)
+    result = await session.execute(query.values(**values).returning(model.id))
+    if result.first() is None:
+        return None  # nothing was written
+    applied = await wallet.refund(
+        session,
+        order.user_id,
+        amount,
+        key=key,
+        ref=f"{kind}:{order_id}",
+        admin_id=admin_id,
+        comment=reason,
+    )
+    if not applied.applied:
+        raise _AlreadyRefunded(RefundOutcome(False, kind, order_id, order.user_id, amount))
     return RefundOutcome(True, kind, order_id, order.user_id, amount)
 
 

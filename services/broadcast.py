@@ -27,6 +27,7 @@ from sqlalchemy import func, insert, literal, select, update
 from db import repositories as repo
 from db.engine import Database
 from db.models import Broadcast, BroadcastDelivery, User, utcnow
+from services.ids import is_id
 from services.outbox import Sender, SendResult, SendStatus
 
 log = logging.getLogger(__name__)
@@ -170,6 +171,8 @@ class BroadcastService:
     async def cancel(self, broadcast_id: int | None = None) -> BroadcastView | None:
         """Stop a running broadcast (the newest running one when no id is given). Returns its
         view, or None when there was nothing running to cancel."""
+        if broadcast_id is not None and not is_id(broadcast_id):
+            return None  # a forged huge id would overflow the query
         async with self.db.write() as session:
             query = select(Broadcast.id).where(Broadcast.status == RUNNING)
             if broadcast_id is not None:

@@ -25,7 +25,7 @@ from decimal import Decimal
 from operator import attrgetter, itemgetter
 from typing import Generic, Literal, NamedTuple, Protocol, TypeVar
 
-from services.money import CENT, to_decimal
+from services.money import CENT, MAX_ADMIN_AMOUNT, MICRO, to_decimal
 from services.pricing import otp_price
 from services.providers import tables
 from services.providers.base import OtpOffer, OtpProvider
@@ -35,6 +35,9 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 SortBy = Literal["name", "price"]
 SNAPSHOT_VERSION = 1
+# The highest store price an offer may have (a billion units, like the admin amount guard):
+# anything above is a broken upstream value, dropped rather than sold or stored.
+MAX_OFFER_PRICE_MICRO = MAX_ADMIN_AMOUNT * MICRO
 
 
 class PriceRule(Protocol):
@@ -279,12 +282,24 @@ class OtpCatalog:
         for provider, rows in sources.items():
             rate = rates[provider]
             best: dict[tuple[str, str], Offer] = {}
-            for country, service, price, stock, native_c, native_s, c_name, s_name in rows:
-                markup = markup_for(provider, country, service)
-                user_price = prices.get((price, rate, markup))
-                if user_price is None:
-                    user_price = otp_price(price, rate, markup, step)
-                    prices[(price, rate, markup)] = user_price
+            dropped: list[_Row] = []
+            for row in rows:
+                country, service, price, stock, native_c, native_s, c_name, s_name = row
+                if type(stock) is not int or stock <= 0:  # also refuses bool
+                    if type(stock) is not int or stock < 0:  # sold out is fine, not a bad count
+                        dropped.append(row)
+                    continue
+                try:
+                    markup = markup_for(provider, country, service)
+                    user_price = prices.get((price, rate, markup))
+                    if user_price is None:
+                        user_price = _user_price(price, rate, markup, step)
+                        prices[(price, rate, markup)] = user_price
+                except (ArithmeticError, TypeError, ValueError):  # sNaN cannot even be hashed
+                    user_price = 0
+                if user_price <= 0:
+                    dropped.append(row)
+                    continue
                 offer = Offer(provider, user_price, price, stock, rate, markup, native_c, native_s)
                 key = (country, service)
                 previous = best.get(key)
@@ -296,6 +311,8 @@ class OtpCatalog:
                     country_names.setdefault(country, c_name)
                 if s_name:
                     service_names.setdefault(service, s_name)
+            if dropped:
+                _log_dropped(provider, dropped)
             for key, offer in best.items():
                 cell = cells.get(key)
                 if cell is None:
@@ -388,7 +405,11 @@ class OtpCatalog:
         providers = {
             name: {
                 "fetched_at": source.fetched_at.isoformat(),
-                "offers": [_snapshot_row(row) for row in source.rows],
+                "offers": [
+                    _snapshot_row(row)
+                    for row in source.rows
+                    if type(row[3]) is int and _is_price(row[2])  # what a snapshot can hold
+                ],
             }
             for name, source in self._sources.items()
             if source.fetched_at is not None
@@ -444,6 +465,34 @@ class OtpCatalog:
 
 
 # --- building the index ----------------------------------------------------------------------
+
+
+def _user_price(price: object, rate: Decimal, markup: Decimal, step: int) -> int:
+    """The store price of one upstream price, or 0 when it must not be sold: an upstream price
+    that is not a positive finite Decimal (free, negative, NaN, a float), or a store price above
+    MAX_OFFER_PRICE_MICRO (`1e30` from a broken upstream would overflow the database)."""
+    if not _is_price(price) or price <= 0:  # type: ignore[operator]
+        return 0
+    user_price = otp_price(price, rate, markup, step)  # type: ignore[arg-type]
+    return user_price if 0 < user_price <= MAX_OFFER_PRICE_MICRO else 0
+
+
+def _is_price(value: object) -> bool:
+    return type(value) is Decimal and value.is_finite()
+
+
+def _log_dropped(provider: str, rows: Sequence[_Row]) -> None:
+    country, service, price, stock = rows[0][:4]
+    log.warning(
+        "catalog: %s: dropped %d offers with an unusable price or stock (first: %s/%s, "
+        "price %r, stock %r)",
+        provider,
+        len(rows),
+        country,
+        service,
+        price,
+        stock,
+    )
 
 
 def _offer_order(offer: Offer) -> tuple[int, int, str]:
@@ -562,7 +611,11 @@ def _country_orders(
 
 
 def _rows_from(offers: Iterable[OtpOffer]) -> tuple[_Row, ...]:
-    return tuple(_row_of(item) for item in offers if item.stock > 0)
+    """Sold-out offers are left out; a stock that is not a count (negative, not an int) is kept
+    for _price_all() to drop and report (comparing it here could fail the whole provider)."""
+    return tuple(
+        _row_of(item) for item in offers if type(item.stock) is not int or item.stock != 0
+    )
 
 
 def _snapshot_row(row: _Row) -> list[object]:

@@ -8,6 +8,7 @@ applies as soon as they are rebuilt, without fetching anything.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -18,6 +19,7 @@ from db.models import MarkupSetting, utcnow
 
 GLOBAL, PROVIDER, OTP_ITEM, SMM_ITEM = "global", "provider", "otp", "smm"
 MIN_MARKUP, MAX_MARKUP = Decimal(-50), Decimal(10_000)
+_PERCENT = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
 
 
 @dataclass
@@ -86,7 +88,8 @@ class Markups:
 def parse_percent(text: str) -> Decimal:
     """'25', '12.5' or '-10' (a discount); anything else raises ValueError."""
     text = text.strip().removesuffix("%")
-    if not text or len(text) > 12 or not all(c.isdigit() or c in ".-" for c in text):
+    # ASCII only: "²" and "٣٠" pass str.isdigit(), and Decimal() rejects or accepts them oddly.
+    if len(text) > 12 or not _PERCENT.fullmatch(text):
         raise ValueError(text)
     value = Decimal(text)
     if not value.is_finite() or not MIN_MARKUP <= value <= MAX_MARKUP:

@@ -5,6 +5,8 @@ rolled-back purchase never announces itself), then a worker sends them to NOTIFY
 Telegram's group limit: every round takes everything pending and merges it into as few messages
 as fit (4,096 characters each), so a burst becomes a few messages and nothing is dropped. An
 unreachable group never blocks or slows a purchase: the worker is the only one waiting on it.
+A merged message Telegram refuses for its text is sent again line by line, and a line that is
+still refused is logged and dropped, so one bad line never silences the group.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from aiolimiter import AsyncLimiter
@@ -19,8 +22,9 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.engine import Database
-from db.models import Notification, utcnow
+from db.models import Notification, User, utcnow
 from services.outbox import SendResult, SendStatus
+from services.text import escape
 from services.worker import BackgroundWorker
 
 log = logging.getLogger(__name__)
@@ -29,10 +33,36 @@ MAX_TEXT = 4096
 SEPARATOR = "\n\n"
 Render = Callable[[str, dict[str, Any]], str]
 GroupSender = Callable[[str], Awaitable[SendResult]]
+# Fields that hold a Telegram user id: the group sees the person (name and id), not a number.
+PEOPLE_FIELDS = ("user", "admin")
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    id: int
+    name: str | None = None  # first name, else @username; None when the shop never met them
+
+
+@dataclass(frozen=True, slots=True)
+class OtpGoods:
+    """A number, by catalog keys: the renderer names them as the customer saw them."""
+
+    service: str
+    country: str
+
+
+@dataclass(frozen=True, slots=True)
+class SmmGoods:
+    name: str  # the service's name as the panel gives it (data, never markup)
+    quantity: int
 
 
 class Notifier:
-    """What services call: `await notifier.emit(session, "purchase", price=...)`."""
+    """What services call: `await notifier.emit(session, "purchase", price=...)`.
+
+    Fields are plain values; `user`/`admin` ids become Persons read in the same transaction.
+    Rendering never fails an event's transaction: a text the renderer cannot build becomes a
+    plain escaped line."""
 
     def __init__(self, render: Render | None = None, *, enabled: bool = False) -> None:
         self.render = render
@@ -42,7 +72,15 @@ class Notifier:
     async def emit(self, session: AsyncSession, event: str, **fields: Any) -> None:
         if not self.enabled or self.render is None:
             return
-        text = self.render(event, fields)
+        for key in PEOPLE_FIELDS:
+            value = fields.get(key)
+            if isinstance(value, int) and not isinstance(value, bool):
+                fields[key] = await _person(session, value)
+        try:
+            text = self.render(event, fields)
+        except Exception:
+            log.exception("notification text failed", extra={"event": event})
+            text = plain_line(event, fields)
         session.add(Notification(kind=event, text=text[:MAX_TEXT], created_at=utcnow()))
 
     async def emit_now(self, db: Database, event: str, **fields: Any) -> None:
@@ -52,6 +90,25 @@ class Notifier:
         async with db.write() as session:
             await self.emit(session, event, **fields)
         self.wake()
+
+
+async def _person(session: AsyncSession, user_id: int) -> Person:
+    row = (
+        await session.execute(select(User.first_name, User.username).where(User.id == user_id))
+    ).first()
+    if row is None:
+        return Person(user_id)
+    first_name, username = row
+    return Person(user_id, first_name or (f"@{username}" if username else None))
+
+
+def plain_line(event: str, fields: dict[str, Any]) -> str:
+    """The fallback: the event and its fields, every value escaped."""
+    values = ", ".join(
+        f"{escape(key)}={escape(value.id if isinstance(value, Person) else value)}"
+        for key, value in fields.items()
+    )
+    return f"{escape(event)}: {values}"
 
 
 def first_message(texts: list[tuple[int, str]]) -> tuple[list[int], str]:
@@ -118,19 +175,60 @@ class NotificationWorker(BackgroundWorker):
                     .limit(self.batch)
                 )
             ).all()
-        ids, first = first_message([(row_id, text) for row_id, text in pending])
+        rows = [(row_id, text) for row_id, text in pending]
+        ids, first = first_message(rows)
         result = await self.send(first)
         if result.status is SendStatus.SENT:
             self.sent_messages += 1
-            async with self.db.write() as session:
-                await session.execute(
-                    update(Notification).where(Notification.id.in_(ids)).values(sent_at=utcnow())
-                )
+            await self._done(ids)
             return len(ids)
+        if result.status is SendStatus.REJECTED and len(ids) > 1:
+            # Telegram refused the text itself: one line in it is bad. Send them one by one so
+            # the good ones get through and the bad one alone is dropped.
+            return await self._one_by_one(rows[: len(ids)])
+        if result.status is SendStatus.REJECTED:
+            self._drop(ids[0], result)
+            await self._done(ids)
+            return 0
+        await self._wait_after(result)
+        return 0
+
+    async def _one_by_one(self, rows: list[tuple[int, str]]) -> int:
+        sent = 0
+        for index, (row_id, text) in enumerate(rows):
+            if index:
+                await self.limiter.acquire()
+            result = await self.send(text[:MAX_TEXT])
+            if result.status is SendStatus.SENT:
+                self.sent_messages += 1
+                sent += 1
+            elif result.status is SendStatus.REJECTED:
+                self._drop(row_id, result)
+            else:
+                await self._wait_after(result)  # the rest waits for the next round
+                break
+            await self._done([row_id])
+        return sent
+
+    async def _done(self, ids: list[int]) -> None:
+        """Sent, or dropped because Telegram refuses it: either way never tried again."""
+        async with self.db.write() as session:
+            await session.execute(
+                update(Notification).where(Notification.id.in_(ids)).values(sent_at=utcnow())
+            )
+
+    @staticmethod
+    def _drop(row_id: int, result: SendResult) -> None:
+        log.error(
+            "notification refused by Telegram, dropped",
+            extra={"notification_id": row_id, "detail": result.detail},
+        )
+
+    @staticmethod
+    async def _wait_after(result: SendResult) -> None:
         log.warning(
             "notification group unreachable",
             extra={"status": result.status, "detail": result.detail},
         )
         if result.status is SendStatus.RETRY_AFTER:
             await asyncio.sleep(min(result.retry_after_s, 60))
-        return 0

@@ -25,6 +25,11 @@ BURST_MIN_RATE = 0.5
 BURST_QUIET_S = 1800.0
 
 
+def in_store_currency(balance: Decimal, rate: Decimal) -> int:
+    """A provider's balance (its own currency) in store micro-units."""
+    return ceil_micro(balance * rate)
+
+
 async def check_balances(
     db: Database,
     notifier: Notifier,
@@ -43,7 +48,7 @@ async def check_balances(
         except (ProviderError, TimeoutError) as exc:
             log.info("balance check failed", extra={"provider": name, "error": str(exc)})
             continue
-        value = ceil_micro(balance * rates.get(name, Decimal(1)))
+        value = in_store_currency(balance, rates.get(name, Decimal(1)))
         low = value < threshold
         async with db.write() as session:
             row = await session.get(ProviderSetting, name)

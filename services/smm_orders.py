@@ -28,8 +28,9 @@ from sqlalchemy.exc import IntegrityError
 from db.engine import Database
 from db.models import SmmOrder, User, utcnow
 from services import outbox, pricing, wallet
+from services.ids import is_id
 from services.money import ceil_micro
-from services.notifier import Notifier
+from services.notifier import Notifier, SmmGoods
 from services.providers.base import (
     SmmOrderRequest,
     SmmOrderState,
@@ -47,6 +48,7 @@ from services.providers.errors import (
     ProviderBalanceLow,
     ProviderError,
     Unavailable,
+    UnreadableOrder,
 )
 from services.smm_catalog import SmmCatalog, SmmItem
 
@@ -58,8 +60,21 @@ LIVE = (PENDING, IN_PROGRESS)  # placed upstream, polled
 OPEN = (PLACING, UNKNOWN, *LIVE)
 CLOSED = (COMPLETED, PARTIAL, CANCELLED, FAILED)
 REFILLABLE = (COMPLETED, PARTIAL)
-REFILL_FINAL = frozenset(
-    {"completed", "rejected", "canceled", "cancelled", "refunded", "error", "failed", "not found"}
+# A refill's status words as panels spell them (lowercase, "_" as a space) -> what they mean.
+# Only the running ones are polled again; any word not listed is final, and the admins hear of it.
+REFILL_STATES = {
+    **dict.fromkeys(("pending", "awaiting", "queued", "new", "waiting"), "pending"),
+    **dict.fromkeys(("in progress", "inprogress", "processing", "active", "running"), "running"),
+    **dict.fromkeys(("completed", "complete", "done", "success", "finished"), "completed"),
+    "partial": "partial",
+    **dict.fromkeys(
+        ("rejected", "declined", "canceled", "cancelled", "refunded", "refused"), "rejected"
+    ),
+    **dict.fromkeys(("error", "failed", "fail"), "failed"),
+    "not found": "not_found",
+}
+REFILL_RUNNING_WORDS = tuple(
+    word for word, state in REFILL_STATES.items() if state in ("pending", "running")
 )
 
 MAX_LINK = 2000
@@ -161,6 +176,7 @@ class SmmRules:
     reconcile_grace_s: float = 30.0
     rate_limits: dict[str, int] = field(default_factory=dict)  # provider -> requests/min
     refill_checks_per_round: int = 50
+    trouble_grace_s: float = 600.0  # an order the panel cannot show turns 'unknown' after this
 
 
 # --- input ---------------------------------------------------------------------------------------
@@ -542,13 +558,20 @@ class SmmOrderService:
             result = await session.execute(
                 update(SmmOrder)
                 .where(SmmOrder.id == order_id, SmmOrder.status == PLACING)
-                .values(status=UNKNOWN, updated_at=self.clock())
+                .values(status=UNKNOWN, updated_at=self.clock(), alerted_at=self.clock())
                 .returning(SmmOrder.provider)
             )
             row = result.first()
             if row is not None:
                 await self.notifier.emit(
-                    session, "unknown-order", order=f"smm:{order_id}", provider=row[0]
+                    session,
+                    "unknown-order",
+                    order=f"smm:{order_id}",
+                    provider=row[0],
+                    tried="smm-no-answer",
+                    since="",
+                    detail="",
+                    word="",
                 )
         self.notifier.wake()
         if row is not None:
@@ -564,7 +587,24 @@ class SmmOrderService:
         order = await self.get(order_id)
         if order.status != UNKNOWN:
             raise WrongState()
-        return await self._placed(order_id, upstream_id)
+        if order.provider_order_id is None:  # the `add` answer was lost: announced now
+            return await self._placed(order_id, upstream_id)
+        # Placed and announced before; the panel stopped showing it: follow it again.
+        async with self.db.write() as session:
+            await session.execute(
+                update(SmmOrder)
+                .where(SmmOrder.id == order_id, SmmOrder.status == UNKNOWN)
+                .values(
+                    status=PENDING,
+                    provider_order_id=upstream_id,
+                    trouble_since=None,
+                    trouble=None,
+                    alerted_at=None,
+                    updated_at=self.clock(),
+                )
+            )
+        log.info("smm order followed again", extra={"smm_order_id": order_id})
+        return await self.get(order_id)
 
     async def _placed(self, order_id: int, upstream_id: str) -> SmmOrder:
         async with self.db.write() as session:
@@ -580,7 +620,7 @@ class SmmOrderService:
                 await self.notifier.emit(
                     session,
                     "purchase",
-                    what=f"📈 {placed.service_name[:40]} ×{placed.quantity}",
+                    what=SmmGoods(placed.service_name[:60], placed.quantity),
                     user=placed.user_id,
                     price=placed.price,
                     cost=cost,
@@ -608,6 +648,8 @@ class SmmOrderService:
     # --- reading -------------------------------------------------------------------------
 
     async def get(self, order_id: int) -> SmmOrder:
+        if not is_id(order_id):  # a forged huge id would overflow the query
+            raise NotFound()
         async with self.db.read() as session:
             order = await session.get(SmmOrder, order_id)
         if order is None:
@@ -749,14 +791,18 @@ class SmmOrderService:
             "updated_at": now,
             **(values or {}),
         }
-        if refund is not None:
-            changes["refunded"] = refund
-        else:
-            changes["refunded"] = SmmOrder.price
+        # Bounded by what was paid, in the statement that moves the state: an open order has
+        # refunded nothing, and pays back at most its price (the partial share is floor()ed).
+        changes["refunded"] = SmmOrder.price if refund is None else refund
         async with self.db.write() as session:
             result = await session.execute(
                 update(SmmOrder)
-                .where(SmmOrder.id == order_id, SmmOrder.status.in_(from_states))
+                .where(
+                    SmmOrder.id == order_id,
+                    SmmOrder.status.in_(from_states),
+                    SmmOrder.refunded == 0,
+                    SmmOrder.price >= (refund or 0),
+                )
                 .values(**changes)
                 .returning(SmmOrder.user_id, SmmOrder.refunded)
             )
@@ -825,7 +871,7 @@ class SmmOrderService:
     async def _finish(self, order: SmmOrder, status: SmmOrderStatus) -> SmmOrder:
         """Completed, Partial (refund of the undelivered share) or Canceled (full refund)."""
         start_count = status.start_count if status.start_count is not None else order.start_count
-        remains = _clamped(status.remains, order.quantity)
+        remains = _clamped(status.remains, units(order))
         match status.state:
             case SmmOrderState.COMPLETED:
                 return await self._settle(
@@ -835,12 +881,12 @@ class SmmOrderService:
                     refund=0,
                     values={"start_count": start_count, "remains": 0},
                 )
+            case SmmOrderState.PARTIAL if status.remains is None:
+                # Never a refund of $0: the poller marks it for the admins instead.
+                log.warning("partial without remains", extra={"smm_order_id": order.id})
+                return order
             case SmmOrderState.PARTIAL:
-                if status.remains is None:
-                    log.warning("partial without remains", extra={"smm_order_id": order.id})
-                paid_back = pricing.partial_refund(
-                    order.price, status.remains or 0, order.quantity
-                )
+                paid_back = pricing.partial_refund(order.price, status.remains or 0, units(order))
                 return await self._settle(
                     order.id,
                     LIVE,
@@ -909,23 +955,34 @@ class SmmOrderService:
             return
         finished: list[tuple[SmmOrder, SmmOrderStatus]] = []
         lost: list[SmmOrder] = []
+        given_up: list[tuple[SmmOrder, str, str]] = []
+        now = self.clock()
         async with self.db.write() as session:
             # One transaction for the round's bookkeeping and progress (start count, remains,
             # pending -> in progress); each final state gets its own, with its refund.
             await session.execute(
                 update(SmmOrder)
                 .where(SmmOrder.id.in_([o.id for o in orders]))
-                .values(checked_at=self.clock())
+                .values(checked_at=now)
             )
             for upstream_id, order in by_upstream.items():
                 result = results.get(upstream_id)
+                trouble = _trouble(result)
+                if trouble is not None:
+                    if isinstance(result, OrderNotFound) and provider.is_demo:
+                        lost.append(order)
+                    elif await self._note_trouble(session, order, trouble, now):
+                        given_up.append((order, *trouble))
+                    continue
                 if isinstance(result, SmmOrderStatus):
+                    if order.trouble_since is not None:
+                        await self._write_progress(
+                            session, order.id, {"trouble_since": None, "trouble": None}
+                        )
                     if result.state not in (SmmOrderState.PENDING, SmmOrderState.IN_PROGRESS):
                         finished.append((order, result))
                     elif (changes := _progress(order, result)) is not None:
                         await self._write_progress(session, order.id, changes)
-                elif isinstance(result, OrderNotFound) and provider.is_demo:
-                    lost.append(order)
                 elif result is not None:
                     log.info(
                         "smm status of one order failed",
@@ -936,6 +993,55 @@ class SmmOrderService:
         for order in lost:
             # The demo forgets its orders on a restart: nothing will ever be delivered.
             await self._settle(order.id, LIVE, CANCELLED, refund=None, reason=REASON_LOST)
+        for order, detail, word in given_up:
+            await self._give_up(order, detail, word)
+
+    async def _note_trouble(
+        self, session: Any, order: SmmOrder, trouble: tuple[str, str], now: datetime
+    ) -> bool:
+        """The panel cannot show this order properly. True once the grace period is over."""
+        if order.trouble_since is None:
+            log.warning(
+                "smm order unreadable upstream",
+                extra={"smm_order_id": order.id, "trouble": trouble[0], "word": trouble[1]},
+            )
+            await self._write_progress(
+                session, order.id, {"trouble_since": now, "trouble": ":".join(trouble)[:128]}
+            )
+            return False
+        return (now - order.trouble_since).total_seconds() >= self.rules.trouble_grace_s
+
+    async def _give_up(self, order: SmmOrder, detail: str, word: str) -> None:
+        """Still unreadable after the grace period: 'unknown', and the admins are told once;
+        an admin resolves it (/refund, or /adopt to follow it again)."""
+        async with self.db.write() as session:
+            result = await session.execute(
+                update(SmmOrder)
+                .where(
+                    SmmOrder.id == order.id,
+                    SmmOrder.status.in_(LIVE),
+                    SmmOrder.alerted_at.is_(None),
+                )
+                .values(status=UNKNOWN, alerted_at=self.clock(), updated_at=self.clock())
+                .returning(SmmOrder.id)
+            )
+            if result.first() is None:
+                return
+            await self.notifier.emit(
+                session,
+                "unknown-order",
+                order=f"smm:{order.id}",
+                provider=order.provider,
+                tried="smm-trouble",
+                since=_clock_time(order.trouble_since),
+                detail=detail,
+                word=word,
+            )
+        self.notifier.wake()
+        log.error(
+            "smm order unreadable upstream past the grace period: an admin must resolve it",
+            extra={"smm_order_id": order.id, "trouble": detail, "word": word},
+        )
 
     async def _poll_refills(self) -> None:
         async with self.db.read() as session:
@@ -944,7 +1050,7 @@ class SmmOrderService:
                 .where(SmmOrder.refill_id.is_not(None))
                 .where(
                     SmmOrder.refill_status.is_(None)
-                    | SmmOrder.refill_status.not_in(sorted(REFILL_FINAL))
+                    | SmmOrder.refill_status.in_(REFILL_RUNNING_WORDS)
                 )
                 .order_by(SmmOrder.updated_at)
                 .limit(self.rules.refill_checks_per_round)
@@ -965,10 +1071,25 @@ class SmmOrderService:
                 continue
             word = " ".join(word.lower().replace("_", " ").split())[:32]
             async with self.db.write() as session:
-                await session.execute(
+                result = await session.execute(
                     update(SmmOrder)
                     .where(SmmOrder.id == order.id, SmmOrder.refill_id == order.refill_id)
                     .values(refill_status=word, updated_at=self.clock())
+                    .returning(SmmOrder.id)
+                )
+                if result.first() is not None and refill_state(word) == "other":
+                    await self.notifier.emit(
+                        session,
+                        "refill-unknown",
+                        order=f"smm:{order.id}",
+                        provider=order.provider,
+                        word=word,
+                    )
+            if refill_state(word) == "other":
+                self.notifier.wake()
+                log.warning(
+                    "refill status word not known: taken as final",
+                    extra={"smm_order_id": order.id, "word": word},
                 )
 
     async def reconcile(self) -> None:
@@ -995,6 +1116,31 @@ class SmmOrderService:
 # --- helpers -------------------------------------------------------------------------------------
 
 
+def _trouble(result: SmmOrderStatus | ProviderError | None) -> tuple[str, str] | None:
+    """(what, status word) when the panel's answer about one order cannot be acted on."""
+    if result is None or isinstance(result, OrderNotFound):
+        return "not-found", ""
+    if isinstance(result, UnreadableOrder):
+        return "unknown-status", result.word
+    if (
+        isinstance(result, SmmOrderStatus)
+        and result.state is SmmOrderState.PARTIAL
+        and result.remains is None
+    ):
+        return "partial-no-remains", "Partial"
+    return None
+
+
+def _clock_time(when: datetime | None) -> str:
+    return when.strftime("%Y-%m-%d %H:%M UTC") if when is not None else "?"
+
+
+def units(order: SmmOrder) -> int:
+    """What the whole order delivers: quantity x runs for drip-feed. A panel's `remains`
+    counts the whole order, so a partial refund is paid x remains / units."""
+    return order.quantity * (order.runs or 1)
+
+
 def _clamped(remains: int | None, quantity: int) -> int | None:
     return None if remains is None else min(max(remains, 0), quantity)
 
@@ -1003,7 +1149,7 @@ def _progress(order: SmmOrder, status: SmmOrderStatus) -> dict[str, Any] | None:
     """The columns a Pending / In progress answer changes, or None when nothing changed."""
     target = IN_PROGRESS if status.state is SmmOrderState.IN_PROGRESS else order.status
     start_count = status.start_count if status.start_count is not None else order.start_count
-    remains = _clamped(status.remains, order.quantity)
+    remains = _clamped(status.remains, units(order))
     if remains is None:
         remains = order.remains
     if (target, start_count, remains) == (order.status, order.start_count, order.remains):
@@ -1011,8 +1157,13 @@ def _progress(order: SmmOrder, status: SmmOrderStatus) -> dict[str, Any] | None:
     return {"status": target, "start_count": start_count, "remains": remains}
 
 
+def refill_state(word: str | None) -> str:
+    """pending, running, completed, partial, rejected, failed, not_found, or other."""
+    return REFILL_STATES.get(word or "pending", "other")
+
+
 def _refill_done(word: str | None) -> bool:
-    return word is None or word in REFILL_FINAL
+    return word is None or refill_state(word) not in ("pending", "running")
 
 
 def _extra(item: SmmItem, draft: SmmDraft) -> str | None:

@@ -78,12 +78,22 @@ admin-deduct-usage =
     Usage: <code>/deduct &lt;telegram id or @username&gt; &lt;amount&gt; [comment]</code>
     Amount: a positive number with at most 6 decimals, e.g. <code>12.50</code>
 admin-user-not-found = User { $query } not found. They must have started the bot first.
+admin-user-ambiguous = { $query } matches several users: { $ids } — use the id.
 admin-topup-done = ✅ Topped up { $user } by <b>{ $amount }</b>. New balance: <b>{ $balance }</b>
 admin-deduct-done = ✅ Deducted <b>{ $amount }</b> from { $user }. New balance: <b>{ $balance }</b>
 admin-deduct-insufficient-error = ❌ { $user } has only <b>{ $balance }</b>: nothing was deducted.
 admin-duplicate = This command was already carried out.
-admin-audit-ok = ✅ Audit: { $users } users checked, every balance equals its ledger.
-admin-audit-mismatch = ❌ Audit: { $users } users checked, { $count } mismatches:
+admin-audit-ok = ✅ Audit: { $users } { $users ->
+        [one] user
+       *[other] users
+    } checked, every balance equals its ledger.
+admin-audit-mismatch = ❌ Audit: { $users } { $users ->
+        [one] user
+       *[other] users
+    } checked, { $count } { $count ->
+        [one] mismatch
+       *[other] mismatches
+    }:
 admin-audit-row = user { $user }: balance { $balance }, ledger { $ledger }
 
 # Buying a number
@@ -113,8 +123,12 @@ otp-not-enough =
     Your balance: { $balance }. You need <b>{ $missing }</b> more.
     To top up, contact the shop's support.
 otp-price-changed = The price has changed to { $price }. Please check and confirm again.
+otp-confirm-again = Please check the price and confirm again.
 otp-out-of-stock = 😔 This number is no longer available. Please choose another.
-otp-too-many = You already have { $limit } open numbers. Finish or cancel one first.
+otp-too-many = You already have { $limit } open { $limit ->
+        [one] number
+       *[other] numbers
+    }. Finish or cancel one first.
 otp-buying = ⏳ Buying your number…
 otp-already-bought = This purchase was already made.
 button-prev = ◀
@@ -125,7 +139,7 @@ page-counter = { $page }/{ $pages }
 otp-card-number = 📱 <code>{ $phone }</code>
 otp-card-what = { $service } · { $flag } { $country } · { $price }
 otp-card-waiting = ⏳ Waiting for the SMS… { $minutes } min left.
-otp-card-cancel-hint = You can cancel from { $time } UTC.
+otp-card-cancel-hint = ⏱ Cancel is available in { $time }.
 otp-card-code = ✅ Code: <code>{ $code }</code>
 otp-card-finished = ✔️ Finished.
 otp-card-cancelled = ❌ Cancelled. { $price } was returned to your balance.
@@ -142,7 +156,7 @@ otp-reason-no_numbers = no numbers are available right now.
 otp-reason-provider_error = the provider refused the order.
 otp-reason-no_upstream_order = the provider issued no number.
 otp-reason-other = the order could not be completed.
-otp-cancel-too-early = You can cancel in { $seconds } s (providers refuse earlier cancels).
+otp-cancel-too-early = Cancel is available in { $time }. Providers refuse earlier cancels.
 otp-try-later = The provider is not answering. Nothing changed; please try again in a minute.
 otp-wrong-state = This number can no longer do that.
 otp-not-found = This order was not found.
@@ -189,12 +203,13 @@ smm-card-price = 💵 Price: <b>{ $price }</b>
 smm-card-range = 🔢 Quantity: from { $min } to { $max }
 smm-card-refill-yes = ♻️ Refill: available
 smm-card-refill-no = ♻️ Refill: not available
-smm-card-cancel-yes = ✖️ Cancel: available while the order runs
-smm-card-cancel-no = ✖️ Cancel: not available
+smm-card-cancel-yes = 🚫 Cancelling an order: possible while it runs
+smm-card-cancel-no = 🚫 Cancelling an order: not possible
 smm-card-dripfeed = 💧 Drip-feed: available (delivery in several runs)
 smm-button-order = 🛒 Order
-smm-button-cancel-form = ✖️ Cancel
-smm-form-cancelled = Cancelled: nothing was ordered or charged.
+smm-button-close-form = ✖️ Close form
+smm-form-cancelled = ✖️ Form closed: nothing was ordered or charged.
+smm-form-closed = This form is already closed. Your orders and their status are in 📋 My SMM orders.
 smm-service-gone = 😔 This service is no longer available. Please choose another.
 smm-ask-link =
     <b>{ $name }</b>
@@ -205,7 +220,10 @@ smm-ask-quantity =
     Price: { $price }
 smm-ask-comments =
     <b>{ $name }</b>
-    💬 Send the comments, one per line: from { $min } to { $max } lines. The quantity is the number of lines.
+    💬 Send the comments, one per line: from { $min } to { $max } { $max ->
+        [one] line
+       *[other] lines
+    }. The quantity is the number of lines.
 smm-ask-answer =
     <b>{ $name }</b>
     🗳 Send the number of the poll answer to vote for (1 is the first answer).
@@ -214,30 +232,51 @@ smm-ask-usernames =
     👤 Send the usernames to mention, separated by spaces or lines (e.g. @name1 @name2).
 smm-ask-runs =
     <b>{ $name }</b>
-    💧 Drip-feed: send how many runs (from { $min } to { $max }) to deliver this quantity in, or order it at once. Drip-feed costs the quantity × runs.
+    💧 Drip-feed delivers the whole quantity in every run: you get and pay for { $quantity } × runs.
+    🔢 For example: { $example } for { $price }.
+    Send the number of runs (from { $min } to { $max }), or order { $quantity } once, without drip-feed.
 smm-ask-interval =
     <b>{ $name }</b>
     ⏱ Send the interval between runs in minutes (from { $min } to { $max }).
 smm-button-no-dripfeed = ➡️ No drip-feed, order at once
 smm-link-empty-error = ❌ The link is empty.
-smm-link-too-long-error = ❌ The link is too long: at most { $max } characters.
+smm-link-too-long-error = ❌ The link is too long: at most { $max } { $max ->
+        [one] character
+       *[other] characters
+    }.
 smm-link-not-url-error = ❌ That is not a link. It must start with http:// or https://, e.g. https://instagram.com/p/abc
 smm-quantity-not-number-error = ❌ The quantity must be a whole number from { $min } to { $max }.
 smm-quantity-range-error = ❌ The quantity must be from { $min } to { $max }.
 smm-comments-empty-error = ❌ Send at least one comment, one per line (from { $min } to { $max }).
-smm-comments-count-error = ❌ You sent { $count } comments; this service takes from { $min } to { $max }, one per line.
-smm-comment-too-long-error = ❌ A comment is too long: at most { $max } characters each.
+smm-comments-count-error = ❌ You sent { $count } { $count ->
+        [one] comment
+       *[other] comments
+    }; this service takes from { $min } to { $max }, one per line.
+smm-comment-too-long-error = ❌ A comment is too long: at most { $max } { $max ->
+        [one] character
+       *[other] characters
+    } each.
 smm-answer-range-error = ❌ Send the answer's number: a whole number from 1 to { $max }.
 smm-usernames-error = ❌ Send usernames (letters, digits, _ and .), separated by spaces or lines.
 smm-runs-range-error = ❌ The number of runs must be from { $min } to { $max }.
-smm-interval-range-error = ❌ The interval must be from { $min } to { $max } minutes.
+smm-interval-range-error = ❌ The interval must be from { $min } to { $max } { $max ->
+        [one] minute
+       *[other] minutes
+    }.
 smm-dripfeed-off-error = ❌ This service has no drip-feed.
 smm-input-error = ❌ This value cannot be ordered. Please check it.
 smm-confirm-title = <b>{ $name }</b>
 smm-confirm-link = 🔗 { $link }
 smm-confirm-quantity = 🔢 Quantity: { $quantity }
 smm-confirm-comments = 💬 Comments: { $count }
-smm-confirm-dripfeed = 💧 Drip-feed: { $runs } runs, every { $interval } min
+smm-confirm-dripfeed = 💧 Drip-feed: { $runs } { $runs ->
+        [one] run
+       *[other] runs
+    }, every { $interval } min
+smm-dripfeed-quantity = { $quantity } per run × { $runs } { $runs ->
+        [one] run
+       *[other] runs
+    } = { $total }
 smm-confirm-answer = 🗳 Answer: { $answer }
 smm-confirm-usernames = 👤 Usernames: { $count }
 smm-confirm-price = Price: <b>{ $price }</b> ({ $rate })
@@ -251,6 +290,7 @@ smm-placing = ⏳ Placing your order…
 smm-already-placed = This order was already placed.
 smm-placed =
     ✅ Order #{ $id } placed: { $name } · { $price }
+    🔢 Quantity: { $quantity }
     Status: { $status }. You will get a message when it is done.
 smm-placed-failed = 😔 Order #{ $id } ({ $name }) failed: { $reason } { $price } was returned to your balance.
 smm-placed-unknown = ⏳ The provider did not answer in time. The shop will check order #{ $id } ({ $name }, { $price }) and either complete it or refund it.
@@ -280,11 +320,15 @@ smm-refill-status-pending = pending
 smm-refill-status-in-progress = in progress
 smm-refill-status-completed = completed
 smm-refill-status-rejected = rejected
+smm-refill-status-partial = partly done
+smm-refill-status-failed = failed
+smm-refill-status-not-found = no longer known to the provider
+smm-refill-status-other = ended (the provider says “{ $word }”)
 smm-button-refill = ♻️ Refill #{ $id }
-smm-button-cancel-order = ✖️ Cancel #{ $id }
+smm-button-cancel-order = 🚫 Cancel order #{ $id }
 smm-button-refresh = 🔄 Refresh
 smm-refill-requested = ♻️ Refill requested. Its status is shown in your orders.
-smm-cancel-requested = ✖️ Cancellation requested. The money comes back once the provider confirms it.
+smm-cancel-requested = 🚫 Cancellation requested. The money comes back once the provider confirms it.
 smm-not-found = This order was not found.
 smm-not-offered = This service does not offer that.
 smm-wrong-state = This order can no longer do that.
@@ -292,7 +336,10 @@ smm-refill-running = A refill of this order is already running.
 smm-refused = The provider refused. Nothing changed.
 smm-try-later = The provider is not answering. Nothing changed; please try again in a minute.
 smm-closed-completed = ✅ Your SMM order #{ $id } ({ $name }) is completed.
-smm-closed-partial = ⚠️ Your SMM order #{ $id } ({ $name }) was delivered partly: { $remains } of { $quantity } were not delivered. { $refund } was returned to your balance.
+smm-closed-partial = ⚠️ Your SMM order #{ $id } ({ $name }) was delivered partly: { $remains } of { $quantity } { $remains ->
+        [one] was
+       *[other] were
+    } not delivered. { $refund } was returned to your balance.
 smm-closed-cancelled = ❌ Your SMM order #{ $id } ({ $name }) was cancelled. { $refund } was returned to your balance.
 smm-closed-failed = 😔 Your SMM order #{ $id } ({ $name }) could not be placed. { $refund } was returned to your balance.
 
@@ -310,6 +357,7 @@ broadcast-progress-counts = { $sent } sent, { $blocked } blocked, { $failed } fa
 broadcast-button-cancel = ⛔ Cancel the broadcast
 broadcast-cancelled = ⛔ Broadcast #{ $id } cancelled.
 broadcast-not-running = No broadcast is running.
+broadcast-cancel-usage = Usage: /broadcast_cancel, or /broadcast_cancel &lt;broadcast number&gt;, e.g. <code>/broadcast_cancel 3</code>
 
 # Admin console
 admin-yes = yes
@@ -322,10 +370,13 @@ admin-user-card =
     Balance: <b>{ $balance }</b> · language { $language } · banned: { $banned } · blocked the bot: { $blocked }
 admin-user-orders = <b>Last orders</b>
 admin-user-ledger = <b>Last operations</b>
+admin-user-ledger-admin = by admin { $admin }
+admin-user-ledger-comment = 💬 { $comment }
 admin-ban-usage = Usage: <code>/ban &lt;user&gt;</code> or <code>/unban &lt;user&gt;</code>
 admin-banned = ⛔ User { $user } is banned: no new purchases; open orders still finish and refund.
 admin-unbanned = ✅ User { $user } is unbanned.
 admin-refund-usage = Usage: <code>/refund &lt;order&gt; [reason]</code>, order like <code>otp:12</code>, <code>smm:7</code> or <code>12</code>
+admin-refund-busy = ⏳ { $order } is being bought from the provider right now: nothing was refunded. Try again in a minute, once its outcome is known.
 admin-order-not-found = Order { $order } not found.
 admin-already-refunded = Order { $order } was already refunded: nothing changed.
 admin-refunded = ✅ Refunded { $amount } for { $order } to user { $user }.
@@ -336,9 +387,18 @@ admin-stats-smm = SMM: { $statuses }
 admin-stats-money = Revenue { $revenue } · upstream cost { $cost } · profit <b>{ $profit }</b> · refunds { $refunds }
 admin-stats-users = New users: { $count }
 admin-stats-top = <b>Top services</b>
-admin-stats-provider = { $provider }: { $orders } orders · revenue { $revenue } · cost { $cost }
+admin-stats-provider = { $provider }: { $orders } { $orders ->
+        [one] order
+       *[other] orders
+    } · revenue { $revenue } · cost { $cost }
 admin-providers-title = 🔌 <b>Providers</b> (health over the last hour)
-admin-provider-row = <b>{ $name }</b> ({ $kind }) · { $enabled } · balance { $balance } · { $requests } requests, { $errors } errors ({ $rate }) · last error: { $last }
+admin-provider-row = <b>{ $name }</b> ({ $kind }) · { $enabled } · balance { $balance } · { $requests } { $requests ->
+        [one] request
+       *[other] requests
+    }, { $errors } { $errors ->
+        [one] error
+       *[other] errors
+    } ({ $rate }) · last error: { $last }
 admin-provider-usage = Usage: <code>/provider &lt;name&gt; on|off</code>. Providers: { $names }
 admin-provider-set = Provider { $name } is now { $state }.
 admin-markup-title = 💹 <b>Markups</b>: default { $default }% (.env { $env }%)
@@ -351,14 +411,53 @@ admin-markup-reset = back to the default
 refund-by-shop = 💰 The shop refunded <b>{ $amount }</b> to your balance.
 
 # Notification group
-notify-new-user = 👤 New user { $user } { $username }
-notify-purchase = 🛒 { $what } for { $user }: price { $price } · cost { $cost } · profit { $profit } ({ $provider })
+notify-new-user = 👤 New customer: { $user } { $username }
+notify-purchase = 🛒 { $user } bought { $what }: price { $price } · cost { $cost } · profit { $profit } · provider { $provider }
+notify-what-otp = a 📱 { $service } number ({ $flag } { $country })
+notify-what-smm = 📈 { $name } × { $quantity }
 notify-code = 🔑 Code delivered: { $order } ({ $provider })
 notify-refund = ↩️ Refund { $amount } to { $user } for { $order }: { $reason }
-notify-topup = 💰 { $direction } { $amount } for { $user } by admin { $admin }
-notify-provider-errors = ⚠️ Provider { $provider }: { $errors } errors in { $requests } requests in the last 5 minutes. Last: { $last }
+notify-reason-user_cancel = cancelled by the customer
+notify-reason-timeout = no SMS before the deadline
+notify-reason-upstream_cancelled = cancelled by the provider
+notify-reason-no_numbers = the provider had no numbers
+notify-reason-provider_error = the provider refused the order
+notify-reason-no_upstream_order = the provider issued no number
+notify-reason-bad_link = the provider did not accept the link
+notify-reason-bad_quantity = the provider did not accept the quantity
+notify-reason-link_busy = another order for this link was still running
+notify-reason-unavailable = the provider was unavailable
+notify-reason-not_sent = the order never reached the provider
+notify-reason-lost = the provider lost the order
+notify-reason-partial = delivered in part, the rest refunded
+notify-reason-cancelled = cancelled at the provider
+notify-reason-expired = the number expired
+notify-reason-failed = the order failed
+notify-reason-admin = refunded by an admin
+notify-reason-admin-note = refunded by an admin: { $note }
+notify-topup = 💰 { $direction }: { $amount }, customer { $user }, by { $admin }
+notify-direction-topup = Balance top-up
+notify-direction-deduct = Balance deduction
+notify-provider-errors = ⚠️ Provider { $provider }: { $errors } { $errors ->
+        [one] error
+       *[other] errors
+    } in { $requests } { $requests ->
+        [one] request
+       *[other] requests
+    } in the last 5 minutes. Last: { $last }
 notify-provider-balance = 🪫 Provider { $provider } balance is low: { $balance } (alert below { $threshold })
-notify-unknown-order = ❓ Order { $order } at { $provider } has an unknown outcome and needs a human: /refund { $order } if no number was issued.
+notify-refill-unknown = ♻️ Refill of order { $order } at { $provider }: the panel answers “{ $word }”, a status the bot does not know. It is taken as ended, so the customer can ask for a refill again; check it in the panel.
+notify-unknown-order = ❓ Order { $order } at { $provider } needs a human. { $tried ->
+        [no-list] The buy request got no answer, and this provider has no order list the bot could search.
+        [list-unavailable] The buy request got no answer, and the provider's order list could not be read since then.
+        [smm-no-answer] The order request got no answer; SMM panels have no order list, and the bot never sends an order twice.
+        [smm-trouble] The panel has not shown the order properly since { $since }: { $detail ->
+            [not-found] it says there is no such order.
+            [partial-no-remains] it reports Partial without saying how much was not delivered, so the bot cannot work out the refund.
+           *[other] it reports the status “{ $word }”, which the bot does not know.
+        }
+       *[other] { $detail } { $word }
+    } Look it up in the provider's dashboard: if it is there, send /adopt { $order } followed by the provider's order id; if not, /refund { $order }.
 command-user = Admin: a user's card
 command-stats = Admin: sales figures
 command-providers = Admin: providers' balance and health

@@ -78,12 +78,28 @@ admin-deduct-usage =
     Формат: <code>/deduct &lt;telegram id или @username&gt; &lt;сумма&gt; [комментарий]</code>
     Сумма: положительное число, не больше 6 знаков после точки, например <code>12.50</code>
 admin-user-not-found = Пользователь { $query } не найден. Он должен сначала запустить бота.
+admin-user-ambiguous = { $query } — это несколько пользователей: { $ids }. Укажите id.
 admin-topup-done = ✅ { $user } пополнен на <b>{ $amount }</b>. Новый баланс: <b>{ $balance }</b>
 admin-deduct-done = ✅ С { $user } списано <b>{ $amount }</b>. Новый баланс: <b>{ $balance }</b>
 admin-deduct-insufficient-error = ❌ У { $user } только <b>{ $balance }</b>: ничего не списано.
 admin-duplicate = Эта команда уже выполнена.
-admin-audit-ok = ✅ Сверка: проверено пользователей: { $users }, все балансы совпадают с журналом.
-admin-audit-mismatch = ❌ Сверка: проверено пользователей: { $users }, расхождений: { $count }:
+admin-audit-ok = ✅ Сверка: все балансы совпадают с журналом ({ $users } { $users ->
+        [one] пользователь
+        [few] пользователя
+        [many] пользователей
+       *[other] пользователя
+    }).
+admin-audit-mismatch = ❌ Сверка ({ $users } { $users ->
+        [one] пользователь
+        [few] пользователя
+        [many] пользователей
+       *[other] пользователя
+    }): { $count } { $count ->
+        [one] расхождение
+        [few] расхождения
+        [many] расхождений
+       *[other] расхождения
+    }:
 admin-audit-row = пользователь { $user }: баланс { $balance }, журнал { $ledger }
 
 # Buying a number
@@ -113,8 +129,14 @@ otp-not-enough =
     Ваш баланс: { $balance }. Не хватает <b>{ $missing }</b>.
     Чтобы пополнить баланс, напишите в поддержку магазина.
 otp-price-changed = Цена изменилась: { $price }. Проверьте и подтвердите ещё раз.
+otp-confirm-again = Проверьте цену и подтвердите покупку ещё раз.
 otp-out-of-stock = 😔 Этот номер уже недоступен. Выберите другой.
-otp-too-many = У вас уже { $limit } открытых номеров. Сначала завершите или отмените один из них.
+otp-too-many = У вас уже { $limit } { $limit ->
+        [one] открытый номер
+        [few] открытых номера
+        [many] открытых номеров
+       *[other] открытого номера
+    }. Сначала завершите или отмените один из них.
 otp-buying = ⏳ Покупаем номер…
 otp-already-bought = Эта покупка уже сделана.
 button-prev = ◀
@@ -125,7 +147,7 @@ page-counter = { $page }/{ $pages }
 otp-card-number = 📱 <code>{ $phone }</code>
 otp-card-what = { $service } · { $flag } { $country } · { $price }
 otp-card-waiting = ⏳ Ждём SMS… осталось { $minutes } мин.
-otp-card-cancel-hint = Отменить можно с { $time } UTC.
+otp-card-cancel-hint = ⏱ Отменить можно через { $time }.
 otp-card-code = ✅ Код: <code>{ $code }</code>
 otp-card-finished = ✔️ Завершено.
 otp-card-cancelled = ❌ Отменено. { $price } возвращено на баланс.
@@ -142,7 +164,7 @@ otp-reason-no_numbers = сейчас нет свободных номеров.
 otp-reason-provider_error = поставщик отклонил заказ.
 otp-reason-no_upstream_order = поставщик не выдал номер.
 otp-reason-other = заказ не удалось выполнить.
-otp-cancel-too-early = Отменить можно через { $seconds } с (поставщики не принимают более раннюю отмену).
+otp-cancel-too-early = Отменить можно через { $time }. Поставщики не принимают более раннюю отмену.
 otp-try-later = Поставщик не отвечает. Ничего не изменилось; попробуйте через минуту.
 otp-wrong-state = С этим номером это уже невозможно.
 otp-not-found = Заказ не найден.
@@ -189,12 +211,13 @@ smm-card-price = 💵 Цена: <b>{ $price }</b>
 smm-card-range = 🔢 Количество: от { $min } до { $max }
 smm-card-refill-yes = ♻️ Докрутка (refill): есть
 smm-card-refill-no = ♻️ Докрутка (refill): нет
-smm-card-cancel-yes = ✖️ Отмена: можно, пока заказ выполняется
-smm-card-cancel-no = ✖️ Отмена: нельзя
+smm-card-cancel-yes = 🚫 Отмена заказа: можно, пока он выполняется
+smm-card-cancel-no = 🚫 Отмена заказа: нельзя
 smm-card-dripfeed = 💧 Drip-feed: есть (выполнение в несколько заходов)
 smm-button-order = 🛒 Заказать
-smm-button-cancel-form = ✖️ Отмена
-smm-form-cancelled = Отменено: ничего не заказано и не списано.
+smm-button-close-form = ✖️ Закрыть форму
+smm-form-cancelled = ✖️ Форма закрыта: ничего не заказано и не списано.
+smm-form-closed = Эта форма уже закрыта. Ваши заказы и их статус — в «📋 Мои SMM-заказы».
 smm-service-gone = 😔 Эта услуга больше недоступна. Выберите другую.
 smm-ask-link =
     <b>{ $name }</b>
@@ -205,7 +228,12 @@ smm-ask-quantity =
     Цена: { $price }
 smm-ask-comments =
     <b>{ $name }</b>
-    💬 Пришлите комментарии, по одному в строке: от { $min } до { $max } строк. Количество равно числу строк.
+    💬 Пришлите комментарии, по одному в строке: от { $min } до { $max } { $max ->
+        [one] строки
+        [few] строк
+        [many] строк
+       *[other] строки
+    }. Количество равно числу строк.
 smm-ask-answer =
     <b>{ $name }</b>
     🗳 Пришлите номер варианта ответа в опросе (1 — первый вариант).
@@ -214,30 +242,63 @@ smm-ask-usernames =
     👤 Пришлите имена пользователей для упоминания через пробел или с новой строки (например, @name1 @name2).
 smm-ask-runs =
     <b>{ $name }</b>
-    💧 Drip-feed: пришлите число заходов (от { $min } до { $max }) или закажите всё сразу. Drip-feed стоит количество × число заходов.
+    💧 Drip-feed выполняет всё количество в каждом заходе: вы получаете и оплачиваете { $quantity } × число заходов.
+    🔢 Например: { $example }, цена { $price }.
+    Пришлите число заходов (от { $min } до { $max }) или закажите { $quantity } один раз, без drip-feed.
 smm-ask-interval =
     <b>{ $name }</b>
     ⏱ Пришлите интервал между заходами в минутах (от { $min } до { $max }).
 smm-button-no-dripfeed = ➡️ Без drip-feed, всё сразу
 smm-link-empty-error = ❌ Ссылка пустая.
-smm-link-too-long-error = ❌ Ссылка слишком длинная: не больше { $max } символов.
+smm-link-too-long-error = ❌ Ссылка слишком длинная: не больше { $max } { $max ->
+        [one] символа
+        [few] символов
+        [many] символов
+       *[other] символа
+    }.
 smm-link-not-url-error = ❌ Это не ссылка. Она должна начинаться с http:// или https://, например https://instagram.com/p/abc
 smm-quantity-not-number-error = ❌ Количество должно быть целым числом от { $min } до { $max }.
 smm-quantity-range-error = ❌ Количество должно быть от { $min } до { $max }.
 smm-comments-empty-error = ❌ Пришлите хотя бы один комментарий, по одному в строке (от { $min } до { $max }).
-smm-comments-count-error = ❌ Вы прислали { $count } комментариев; эта услуга принимает от { $min } до { $max }, по одному в строке.
-smm-comment-too-long-error = ❌ Комментарий слишком длинный: не больше { $max } символов.
+smm-comments-count-error = ❌ Вы прислали { $count } { $count ->
+        [one] комментарий
+        [few] комментария
+        [many] комментариев
+       *[other] комментария
+    }; эта услуга принимает от { $min } до { $max }, по одному в строке.
+smm-comment-too-long-error = ❌ Комментарий слишком длинный: не больше { $max } { $max ->
+        [one] символа
+        [few] символов
+        [many] символов
+       *[other] символа
+    }.
 smm-answer-range-error = ❌ Пришлите номер ответа: целое число от 1 до { $max }.
 smm-usernames-error = ❌ Пришлите имена пользователей (буквы, цифры, _ и .) через пробел или с новой строки.
 smm-runs-range-error = ❌ Число заходов должно быть от { $min } до { $max }.
-smm-interval-range-error = ❌ Интервал должен быть от { $min } до { $max } минут.
+smm-interval-range-error = ❌ Интервал должен быть от { $min } до { $max } { $max ->
+        [one] минуты
+        [few] минут
+        [many] минут
+       *[other] минуты
+    }.
 smm-dripfeed-off-error = ❌ У этой услуги нет drip-feed.
 smm-input-error = ❌ Такое значение нельзя заказать. Проверьте его.
 smm-confirm-title = <b>{ $name }</b>
 smm-confirm-link = 🔗 { $link }
 smm-confirm-quantity = 🔢 Количество: { $quantity }
 smm-confirm-comments = 💬 Комментариев: { $count }
-smm-confirm-dripfeed = 💧 Drip-feed: { $runs } заходов, каждые { $interval } мин
+smm-confirm-dripfeed = 💧 Drip-feed: { $runs } { $runs ->
+        [one] заход
+        [few] захода
+        [many] заходов
+       *[other] захода
+    }, интервал { $interval } мин
+smm-dripfeed-quantity = { $quantity } за заход × { $runs } { $runs ->
+        [one] заход
+        [few] захода
+        [many] заходов
+       *[other] захода
+    } = { $total }
 smm-confirm-answer = 🗳 Ответ: { $answer }
 smm-confirm-usernames = 👤 Имён пользователей: { $count }
 smm-confirm-price = Цена: <b>{ $price }</b> ({ $rate })
@@ -251,6 +312,7 @@ smm-placing = ⏳ Оформляем заказ…
 smm-already-placed = Этот заказ уже оформлен.
 smm-placed =
     ✅ Заказ #{ $id } оформлен: { $name } · { $price }
+    🔢 Количество: { $quantity }
     Статус: { $status }. Когда он выполнится, придёт сообщение.
 smm-placed-failed = 😔 Заказ #{ $id } ({ $name }) не удался: { $reason } { $price } возвращено на баланс.
 smm-placed-unknown = ⏳ Поставщик не ответил вовремя. Магазин проверит заказ #{ $id } ({ $name }, { $price }) и либо выполнит его, либо вернёт деньги.
@@ -280,11 +342,15 @@ smm-refill-status-pending = в очереди
 smm-refill-status-in-progress = выполняется
 smm-refill-status-completed = выполнена
 smm-refill-status-rejected = отклонена
+smm-refill-status-partial = выполнено частично
+smm-refill-status-failed = не удалось
+smm-refill-status-not-found = поставщик больше не знает о нём
+smm-refill-status-other = завершено (поставщик пишет «{ $word }»)
 smm-button-refill = ♻️ Докрутка #{ $id }
-smm-button-cancel-order = ✖️ Отменить #{ $id }
+smm-button-cancel-order = 🚫 Отменить заказ #{ $id }
 smm-button-refresh = 🔄 Обновить
 smm-refill-requested = ♻️ Докрутка запрошена. Её статус виден в ваших заказах.
-smm-cancel-requested = ✖️ Отмена запрошена. Деньги вернутся, когда поставщик её подтвердит.
+smm-cancel-requested = 🚫 Отмена запрошена. Деньги вернутся, когда поставщик её подтвердит.
 smm-not-found = Заказ не найден.
 smm-not-offered = Эта услуга так не умеет.
 smm-wrong-state = С этим заказом этого уже нельзя сделать.
@@ -306,10 +372,16 @@ broadcast-busy = 📣 Рассылка #{ $id } ещё идёт. Дождите�
 broadcast-progress-running = 📣 Рассылка #{ $id }: { $done }/{ $total } ({ $percent }%)
 broadcast-progress-done = ✅ Рассылка #{ $id } завершена: { $done }/{ $total } ({ $percent }%)
 broadcast-progress-cancelled = ⛔ Рассылка #{ $id } отменена на { $done }/{ $total } ({ $percent }%)
-broadcast-progress-counts = отправлено { $sent }, заблокировали { $blocked }, ошибок { $failed }
+broadcast-progress-counts = отправлено { $sent }, заблокировали бота { $blocked }, { $failed } { $failed ->
+        [one] ошибка
+        [few] ошибки
+        [many] ошибок
+       *[other] ошибки
+    }
 broadcast-button-cancel = ⛔ Отменить рассылку
 broadcast-cancelled = ⛔ Рассылка #{ $id } отменена.
 broadcast-not-running = Сейчас нет активной рассылки.
+broadcast-cancel-usage = Формат: /broadcast_cancel или /broadcast_cancel &lt;номер рассылки&gt;, например <code>/broadcast_cancel 3</code>
 
 # Admin console
 admin-yes = да
@@ -322,10 +394,13 @@ admin-user-card =
     Баланс: <b>{ $balance }</b> · язык { $language } · заблокирован: { $banned } · заблокировал бота: { $blocked }
 admin-user-orders = <b>Последние заказы</b>
 admin-user-ledger = <b>Последние операции</b>
+admin-user-ledger-admin = админ { $admin }
+admin-user-ledger-comment = 💬 { $comment }
 admin-ban-usage = Формат: <code>/ban &lt;пользователь&gt;</code> или <code>/unban &lt;пользователь&gt;</code>
 admin-banned = ⛔ Пользователь { $user } заблокирован: новых покупок нет, открытые заказы завершатся и вернут деньги.
 admin-unbanned = ✅ Пользователь { $user } разблокирован.
 admin-refund-usage = Формат: <code>/refund &lt;заказ&gt; [причина]</code>, заказ вида <code>otp:12</code>, <code>smm:7</code> или <code>12</code>
+admin-refund-busy = ⏳ { $order } прямо сейчас покупается у поставщика: ничего не возвращено. Повторите через минуту, когда станет известен исход.
 admin-order-not-found = Заказ { $order } не найден.
 admin-already-refunded = По заказу { $order } деньги уже возвращены: ничего не изменилось.
 admin-refunded = ✅ Возвращено { $amount } за { $order } пользователю { $user }.
@@ -336,9 +411,24 @@ admin-stats-smm = SMM: { $statuses }
 admin-stats-money = Выручка { $revenue } · закупка { $cost } · прибыль <b>{ $profit }</b> · возвраты { $refunds }
 admin-stats-users = Новых пользователей: { $count }
 admin-stats-top = <b>Популярные сервисы</b>
-admin-stats-provider = { $provider }: заказов { $orders } · выручка { $revenue } · закупка { $cost }
+admin-stats-provider = { $provider }: { $orders } { $orders ->
+        [one] заказ
+        [few] заказа
+        [many] заказов
+       *[other] заказа
+    } · выручка { $revenue } · закупка { $cost }
 admin-providers-title = 🔌 <b>Поставщики</b> (состояние за последний час)
-admin-provider-row = <b>{ $name }</b> ({ $kind }) · { $enabled } · баланс { $balance } · запросов { $requests }, ошибок { $errors } ({ $rate }) · последняя ошибка: { $last }
+admin-provider-row = <b>{ $name }</b> ({ $kind }) · { $enabled } · баланс { $balance } · { $requests } { $requests ->
+        [one] запрос
+        [few] запроса
+        [many] запросов
+       *[other] запроса
+    }, { $errors } { $errors ->
+        [one] ошибка
+        [few] ошибки
+        [many] ошибок
+       *[other] ошибки
+    } ({ $rate }) · последняя ошибка: { $last }
 admin-provider-usage = Формат: <code>/provider &lt;имя&gt; on|off</code>. Поставщики: { $names }
 admin-provider-set = Поставщик { $name } теперь { $state }.
 admin-markup-title = 💹 <b>Наценки</b>: по умолчанию { $default }% (.env { $env }%)
@@ -351,14 +441,55 @@ admin-markup-reset = снова по умолчанию
 refund-by-shop = 💰 Магазин вернул на ваш баланс <b>{ $amount }</b>.
 
 # Notification group
-notify-new-user = 👤 Новый пользователь { $user } { $username }
-notify-purchase = 🛒 { $what } для { $user }: цена { $price } · закупка { $cost } · прибыль { $profit } ({ $provider })
+notify-new-user = 👤 Новый клиент: { $user } { $username }
+notify-purchase = 🛒 Покупка: { $what }, клиент { $user }: цена { $price } · закупка { $cost } · прибыль { $profit } · поставщик { $provider }
+notify-what-otp = 📱 номер { $service } ({ $flag } { $country })
+notify-what-smm = 📈 { $name } × { $quantity }
 notify-code = 🔑 Код доставлен: { $order } ({ $provider })
-notify-refund = ↩️ Возврат { $amount } пользователю { $user } за { $order }: { $reason }
-notify-topup = 💰 { $direction } { $amount } для { $user }, админ { $admin }
-notify-provider-errors = ⚠️ Поставщик { $provider }: { $errors } ошибок из { $requests } запросов за 5 минут. Последняя: { $last }
+notify-refund = ↩️ Возврат { $amount } клиенту { $user } за { $order }: { $reason }
+notify-reason-user_cancel = отменён клиентом
+notify-reason-timeout = SMS не пришло до срока
+notify-reason-upstream_cancelled = отменён поставщиком
+notify-reason-no_numbers = у поставщика не было номеров
+notify-reason-provider_error = поставщик отказал в заказе
+notify-reason-no_upstream_order = поставщик не выдал номер
+notify-reason-bad_link = поставщик не принял ссылку
+notify-reason-bad_quantity = поставщик не принял количество
+notify-reason-link_busy = по этой ссылке ещё шёл другой заказ
+notify-reason-unavailable = поставщик был недоступен
+notify-reason-not_sent = заказ не дошёл до поставщика
+notify-reason-lost = поставщик потерял заказ
+notify-reason-partial = выполнен частично, остаток возвращён
+notify-reason-cancelled = отменён у поставщика
+notify-reason-expired = срок номера истёк
+notify-reason-failed = заказ не выполнен
+notify-reason-admin = вернул админ
+notify-reason-admin-note = вернул админ: { $note }
+notify-topup = 💰 { $direction }: { $amount }, клиент { $user }, админ { $admin }
+notify-direction-topup = Пополнение баланса
+notify-direction-deduct = Списание с баланса
+notify-provider-errors = ⚠️ Поставщик { $provider }: { $errors } { $errors ->
+        [one] ошибка
+        [few] ошибки
+       *[many] ошибок
+    } на { $requests } { $requests ->
+        [one] запрос
+        [few] запроса
+       *[many] запросов
+    } за последние 5 минут. Последняя: { $last }
 notify-provider-balance = 🪫 У поставщика { $provider } мало денег: { $balance } (порог { $threshold })
-notify-unknown-order = ❓ Заказ { $order } у { $provider } с неизвестным исходом, нужен человек: /refund { $order }, если номер не был выдан.
+notify-refill-unknown = ♻️ Рефилл заказа { $order } у { $provider }: панель отвечает «{ $word }», такого статуса бот не знает. Рефилл считается завершённым, и клиент может запросить его снова; проверьте его в панели.
+notify-unknown-order = ❓ Заказ { $order } у { $provider } требует внимания. { $tried ->
+        [no-list] На запрос покупки не пришёл ответ, а у этого поставщика нет списка заказов, в котором бот мог бы его найти.
+        [list-unavailable] На запрос покупки не пришёл ответ, и с тех пор список заказов поставщика не читается.
+        [smm-no-answer] На запрос заказа не пришёл ответ; у SMM-панелей нет списка заказов, а бот никогда не отправляет заказ дважды.
+        [smm-trouble] Панель не показывает заказ как следует с { $since }: { $detail ->
+            [not-found] она отвечает, что такого заказа нет.
+            [partial-no-remains] она сообщает Partial, не говоря, сколько не выполнено, поэтому бот не может рассчитать возврат.
+           *[other] она сообщает статус «{ $word }», которого бот не знает.
+        }
+       *[other] { $detail } { $word }
+    } Найдите его в кабинете поставщика: если он есть — отправьте /adopt { $order } и номер заказа у поставщика; если нет — /refund { $order }.
 command-user = Админ: карточка пользователя
 command-stats = Админ: продажи
 command-providers = Админ: баланс и состояние поставщиков

@@ -74,5 +74,14 @@ class BadResponse(ProviderError):
     """An answer we cannot read: HTML, empty, unknown token, broken JSON."""
 
 
+class UnreadableOrder(BadResponse):
+    """One order's answer the bot cannot act on: a status word it does not know, or a Partial
+    whose `remains` is unreadable. The rest of the answer is fine."""
+
+    def __init__(self, message: str = "", *, word: str = "", **kw) -> None:
+        super().__init__(message, **kw)
+        self.word = word
+
+
 class OutcomeUnknown(ProviderError):
     """A buy/add was sent but no answer came back: the order may exist. Reconcile, never resend."""

@@ -402,7 +402,7 @@ def _operator(info: dict[str, Any]) -> tuple[Decimal | int, int] | tuple[()]:
         cost = _loose_cost(cost)
         if cost is None:
             return ()
-    if cost < 0:
+    if cost <= 0:  # a free operator would win "cheapest" and sell the product for nothing
         return ()
     return (cost, count)
 

@@ -43,6 +43,7 @@ from services.providers.errors import (
     ProviderBalanceLow,
     ProviderError,
     Unavailable,
+    UnreadableOrder,
 )
 from services.providers.http import ProviderHttp, body_text, retry_after
 
@@ -466,11 +467,21 @@ class SmmPanelProvider(SmmProvider):
         word = entry.get("status")
         state = smm_order_state(word) if isinstance(word, str) else None
         if state is None:
-            return self._bad(f"order {order_id}: unknown status {word!r}", entry)
+            return UnreadableOrder(
+                f"{self.name}: order {order_id}: unknown status {word!r}",
+                word=word[:40] if isinstance(word, str) else "",
+                provider=self.name,
+                raw=repr(entry),
+            )
         remains = entry.get("remains")
         remains_int = int_or_none(remains)
         if remains_int is None and remains not in (None, "") and state is SmmOrderState.PARTIAL:
-            return self._bad(f"order {order_id}: remains {remains!r} is not a number", entry)
+            return UnreadableOrder(
+                f"{self.name}: order {order_id}: remains {remains!r} is not a number",
+                word="Partial",
+                provider=self.name,
+                raw=repr(entry),
+            )
         currency = entry.get("currency")
         return SmmOrderStatus(
             state=state,

@@ -140,7 +140,9 @@ def _parse_time(value: Any) -> datetime | None:
     if isinstance(value, bool) or value is None:
         return None
     try:
-        if isinstance(value, int | Decimal) or (isinstance(value, str) and value.isdigit()):
+        if isinstance(value, int | Decimal) or (
+            isinstance(value, str) and value.isascii() and value.isdigit()
+        ):
             return datetime.fromtimestamp(int(value), UTC)
         if isinstance(value, str) and value.strip():
             return datetime.fromisoformat(value.strip())
@@ -233,7 +235,7 @@ class SmsActivateProvider(OtpProvider):
         """ISO -> the one id buy() uses: an override first, then the table's choice."""
 
         def numeric(cid: str) -> tuple[int, str]:
-            return (int(cid), cid) if cid.isdigit() else (1 << 30, cid)
+            return (int(cid), cid) if cid.isascii() and cid.isdigit() else (1 << 30, cid)
 
         result: dict[str, str] = {}
         for cid in sorted(overrides, key=numeric):

@@ -50,6 +50,7 @@ from services.providers.errors import (
     ProviderBalanceLow,
     ProviderError,
     Unavailable,
+    UnreadableOrder,
 )
 from services.providers.http import ProviderHttp, body_text, retry_after
 from services.providers.smmpanel import decimal_or_none, int_or_none, to_int, unique_ids
@@ -492,7 +493,8 @@ class ToolvicoOtpProvider(OtpProvider):
 
     async def cancel(self, order_id: str) -> None:
         # The seed sends order_id as a JSON integer ({"order_id":42}).
-        native: int | str = int(order_id) if order_id.isdigit() else order_id
+        numeric = order_id.isascii() and order_id.isdigit()  # "²".isdigit() is True too
+        native: int | str = int(order_id) if numeric else order_id
         data = await self.api.post("cancel", {"order_id": native}, op=Op.CANCEL)
         if data.get("refunded") in (True, 1, "true", "1"):
             return
@@ -622,8 +624,11 @@ class ToolvicoSmmProvider(SmmProvider):
         word = data.get("status")
         state = smm_order_state(word) if isinstance(word, str) else None
         if state is None:
-            raise BadResponse(
-                f"{self.name}: unknown SMM status {word!r}", provider=self.name, raw=repr(data)
+            raise UnreadableOrder(
+                f"{self.name}: unknown SMM status {word!r}",
+                word=word[:40] if isinstance(word, str) else "",
+                provider=self.name,
+                raw=repr(data),
             )
         currency = data.get("currency")
         return SmmOrderStatus(

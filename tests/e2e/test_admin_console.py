@@ -6,7 +6,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
+from sqlalchemy import select
 
+from db.models import User
 from tests.conftest import ADMIN_ID, eventually
 from tests.e2e.test_otp_journey import FAST, FUNDS, TG_RU, buy_telegram_in_russia, sa_entry
 from tests.fakes.smsactivate import FakeSmsActivate
@@ -67,6 +69,13 @@ async def test_user_card(shop, tg, sa) -> None:
     assert (await admin.send("/user @nobody")).text.startswith("User @nobody not found")
 
 
+async def test_user_card_shows_the_comment_of_a_topup(shop, tg, sa) -> None:
+    _bot, _alice, admin = shop
+    await admin.send("/topup 1001 2.5 paid by <card> & cash")
+    reply = await admin.send("/user 1001")
+    assert "$2.50 · top-up · by admin 900001 · 💬 paid by <card> & cash" in reply.text
+
+
 async def test_ban_blocks_buying_and_unban_restores_it(shop, tg, sa) -> None:
     _bot, alice, admin = shop
     assert "is banned" in (await admin.send("/ban @alice")).text
@@ -77,6 +86,31 @@ async def test_ban_blocks_buying_and_unban_restores_it(shop, tg, sa) -> None:
     await alice.send("/start")
     await alice.press("📱 Buy a number")
     assert "Choose a country" in alice.last().text
+
+
+@pytest.mark.parametrize("command", ["user", "ban", "unban"])
+async def test_an_ambiguous_username_is_refused_with_the_ids(shop, tg, sa, command) -> None:
+    bot, _alice, admin = shop
+    await tg.user(1002, "Alicia", username="ALICE").send("/start")
+    was_banned = command == "unban"
+    if was_banned:
+        for user_id in (1001, 1002):
+            assert "is banned" in (await admin.send(f"/ban {user_id}")).text
+    reply = await admin.send(f"/{command} @Alice")
+    assert reply.text == "@Alice matches several users: 1001, 1002 — use the id."
+    async with bot.db.read() as session:
+        banned = await session.scalars(
+            select(User.banned).where(User.id.in_((1001, 1002))).order_by(User.id)
+        )
+        assert list(banned) == [was_banned, was_banned]  # nobody changed
+
+
+@pytest.mark.parametrize("command", ["user", "ban", "unban"])
+@pytest.mark.parametrize("target", ["²", "-²", "--1001", "١٠٠١", "99999999999999999999"])
+async def test_a_non_ascii_or_oversized_id_is_not_found(shop, tg, sa, command, target) -> None:
+    _, _, admin = shop
+    reply = await admin.send(f"/{command} {target}")
+    assert reply.text.startswith(f"User {target} not found"), reply.text
 
 
 async def test_refund_twice_refunds_once(shop, tg, sa) -> None:
@@ -110,7 +144,7 @@ async def test_stats(shop, tg, sa) -> None:
     # Revenue $0.18, upstream cost 0.1453 -> $0.145300, profit $0.0347.
     assert "Revenue $0.18 · upstream cost $0.1453 · profit $0.0347" in reply.text
     assert "New users: 2" in reply.text or "New users: 1" in reply.text
-    assert "hero: 1 orders" in reply.text
+    assert "hero: 1 order ·" in reply.text
     assert (await admin.send("/stats forever")).text.startswith("Usage: /stats")
 
 
@@ -129,6 +163,17 @@ async def test_providers_and_switching_one_off(shop, tg, sa) -> None:
     await alice.press("📱 Buy a number")
     assert "Russia" in " ".join(alice.last().button_texts)
     assert (await admin.send("/provider nope on")).text.startswith("Usage: /provider")
+
+
+async def test_providers_show_a_foreign_balance_in_the_store_currency_too(start_bot, tg) -> None:
+    from decimal import Decimal
+
+    async with FakeSmsActivate(balance=Decimal("1000")) as rub:
+        bot = await start_bot(providers=[sa_entry(rub, currency="RUB", rate="0.011")])
+        admin = tg.user(ADMIN_ID, "Owner")
+        reply = await admin.send("/providers")
+        assert "hero (smsactivate) · on · balance 1,000.00 RUB ≈ $11.00 ·" in reply.text
+        await bot.stop()
 
 
 async def test_markups_change_the_prices_shown(shop, tg, sa) -> None:
@@ -154,22 +199,58 @@ async def test_markups_change_the_prices_shown(shop, tg, sa) -> None:
         assert "Set:" in (await admin.send(bad)).text
 
 
+@pytest.mark.parametrize("value", ["²", "1.2.3", "--5", "٣٠"])
+async def test_a_malformed_markup_is_refused_and_changes_nothing(shop, tg, sa, value) -> None:
+    _bot, _alice, admin = shop
+    reply = await admin.send(f"/markup global {value}")
+    assert reply.text.startswith("Set: /markup global 25"), reply.text
+    assert "default 20% (.env 20%)" in (await admin.send("/markup")).text
+
+
+def group_html(tg) -> str:
+    return "\n".join(m.html for m in tg.chats[GROUP])
+
+
 async def test_the_notification_group_hears_about_the_shop(shop, tg, sa) -> None:
     bot, alice, admin = shop
     await buy_telegram_in_russia(alice)
     await alice.press("❌ Cancel")
     await admin.send("/topup 1001 1")
-    text = await eventually(lambda: ("Refund" in group_text(tg)) and group_text(tg))
-    assert "New user 1001 @alice" in text
-    assert "topup $1.00 for 1001 by admin 900001" in text
-    assert "📱 telegram RU for 1001: price $0.18 · cost $0.1453 · profit $0.0347 (hero)" in text
-    assert "Refund $0.18 to 1001 for otp:1" in text
+    text = await eventually(
+        lambda: "Refund" in group_text(tg) and "top-up" in group_text(tg) and group_text(tg)
+    )
+    # People as the shop knows them (a mention with the id), goods as the customer saw them,
+    # reasons and directions in words: no internal codes.
+    alice_tag = '<a href="tg://user?id=1001">Alice</a> (1001)'
+    assert f"👤 New customer: {alice_tag} @alice" in group_html(tg)
+    assert (
+        "🛒 Alice (1001) bought a 📱 Telegram number (🇷🇺 Russia): "
+        "price $0.18 · cost $0.1453 · profit $0.0347 · provider hero"
+    ) in text
+    assert "↩️ Refund $0.18 to Alice (1001) for otp:1: cancelled by the customer" in text
+    assert "💰 Balance top-up: $1.00, customer Alice (1001), by Owner (900001)" in text
+    assert f"customer {alice_tag}, by " in group_html(tg)
+    for internal in ("user_cancel", "telegram RU", " topup "):
+        assert internal not in text
     assert await bot.balance(ALICE) == FUNDS + 1_000_000
+
+
+async def test_markup_in_a_refund_reason_never_silences_the_group(shop, tg, sa) -> None:
+    _bot, alice, admin = shop
+    await buy_telegram_in_russia(alice)
+    reply = await admin.send("/refund otp:1 <b>oops & <script>")
+    assert "Refunded $0.18 for otp:1" in reply.text
+    await eventually(
+        lambda: "refunded by an admin: <b>oops & <script>" in group_text(tg), timeout=5
+    )
+    # The group keeps hearing about the shop afterwards.
+    await admin.send("/topup 1001 1")
+    await eventually(lambda: "Balance top-up: $1.00" in group_text(tg), timeout=5)
 
 
 async def test_a_burst_of_100_events_is_merged_within_the_group_limit(shop, tg, sa) -> None:
     bot, _, _ = shop
-    await eventually(lambda: "New user" in group_text(tg))
+    await eventually(lambda: "New customer" in group_text(tg))
     before = len(tg.chats[GROUP])
     for n in range(100):
         await bot.app.notifier.emit_now(bot.db, "new-user", user=50_000 + n, username=f"u{n}")
@@ -177,7 +258,7 @@ async def test_a_burst_of_100_events_is_merged_within_the_group_limit(shop, tg, 
     sent = len(tg.chats[GROUP]) - before
     assert 1 <= sent <= 20
     for n in range(100):
-        assert f"New user {50_000 + n} u{n}" in text
+        assert f"New customer: {50_000 + n} u{n}" in text
     assert all(len(m.text) <= 4096 for m in tg.chats[GROUP])
 
 

@@ -133,7 +133,7 @@ async def test_audit_finds_a_tampered_balance(bot, tg, people) -> None:
     async with bot.db.write() as session:
         await session.execute(update(User).where(User.id == CUSTOMER).values(balance=5_000_000))
     reply = await admin.send("/audit")
-    assert "1 mismatches" in reply.text
+    assert "Audit: 2 users checked, 1 mismatch:" in reply.text
     assert "user 2001: balance $5.00, ledger $3.00" in reply.text
 
 
@@ -153,3 +153,26 @@ async def test_a_redelivered_topup_update_credits_once(bot, tg, people) -> None:
     await tg.push_update({"message": message})
     await tg.wait_for(lambda: any("already carried out" in m.text for m in admin.messages))
     assert await bot.balance(CUSTOMER) == 5_000_000
+
+
+async def test_an_ambiguous_username_is_refused_with_the_ids(bot, tg, people) -> None:
+    """@carol renamed herself; 2003 took the name. The stale row still says carol: refuse."""
+    admin, _ = people
+    await tg.user(2003, "Carla", username="Carol").send("/start")
+    for command, typed in (("/topup", "@carol"), ("/deduct", "@CAROL"), ("/topup", "carol")):
+        reply = await admin.send(f"{command} {typed} 1")
+        assert reply.text == f"{typed} matches several users: 2001, 2003 — use the id."
+    assert await bot.balance(CUSTOMER) == 0
+    assert await bot.balance(2003) == 0
+    assert await bot.ledger(CUSTOMER) == [] and await bot.ledger(2003) == []
+    reply = await admin.send("/topup 2003 5")
+    assert "Topped up @Carol (2003) by $5.00" in reply.text
+
+
+@pytest.mark.parametrize("target", ["²", "-²", "--5", "٣", "99999999999999999999"])
+async def test_a_non_ascii_or_oversized_id_is_not_found(bot, tg, people, target) -> None:
+    admin, _ = people
+    for command in ("topup", "deduct"):
+        reply = await admin.send(f"/{command} {target} 5")
+        assert reply.text.startswith(f"User {target} not found"), reply.text
+    assert await bot.balance(CUSTOMER) == 0

@@ -414,3 +414,20 @@ async def test_a_stop_during_a_flood_wait_leaves_the_message_for_the_resume(tmp_
         await db.dispose()
     assert send.attempts == [1, 1, 2, 3]
     assert rows == {1: "sent", 2: "sent", 3: "sent"}
+
+
+async def test_broadcast_cancel_with_a_bad_id_answers_and_cancels_nothing(start_bot, tg) -> None:
+    bot = await start_bot(broadcast_rate_per_s=5)
+    admin = tg.user(ADMIN_ID, "Owner")
+    await admin.send("/start")
+    await add_users(bot.db, 30)
+    await start_broadcast(admin, tg, "Keep going", 1)
+    for bad in ("²", "#²", "١", "abc", "-1", "99999999999999999999999"):
+        reply = await admin.send(f"/broadcast_cancel {bad}")
+        assert reply.text.startswith("Usage: /broadcast_cancel"), (bad, reply.text)
+        assert await status(bot.db, 1) == "running"
+    assert (await admin.send("/broadcast_cancel 7")).text == "No broadcast is running."
+    assert await status(bot.db, 1) == "running"
+    reply = await admin.send("/broadcast_cancel #1")
+    assert reply.text.startswith("⛔ Broadcast #1 cancelled at ")
+    assert await status(bot.db, 1) == "cancelled"

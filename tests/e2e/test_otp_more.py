@@ -241,7 +241,7 @@ async def test_at_most_max_active_activations(start_bot, tg, sa) -> None:
     await alice.press("Russia")
     await alice.press("Telegram · $0.18")
     answer = await alice.press("✅ Buy for $0.18")
-    assert answer.text == "You already have 1 open numbers. Finish or cancel one first."
+    assert answer.text == "You already have 1 open number. Finish or cancel one first."
     assert len(sa.activations) == 1
     assert await bot.balance(ALICE) == FUNDS - TG_RU
 

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
 import sys
 import time
 from pathlib import Path
+from urllib.parse import quote, quote_plus
 
 import pytest
 
 from tests.fakes.telegram import FakeTelegram
+
+ENV_EXAMPLE = Path(__file__).resolve().parents[2] / ".env.example"
 
 
 def bot_env(tg: FakeTelegram, tmp_path: Path, **extra: str) -> dict[str, str]:
@@ -102,6 +106,23 @@ async def test_a_missing_token_is_one_clear_line(tmp_path) -> None:
     assert stderr.startswith("BOT_TOKEN is not set: create a bot with @BotFather")
 
 
+async def test_the_env_example_as_shipped_says_the_token_is_not_set(tmp_path) -> None:
+    """README: `cp .env.example .env`, then start. The example's empty BOT_TOKEN= is "not set"."""
+    shutil.copyfile(ENV_EXAMPLE, tmp_path / ".env")
+    code, stderr = await _settings_error(tmp_path)
+    assert code == 2
+    assert stderr.strip().count("\n") == 0, stderr
+    assert stderr.startswith("BOT_TOKEN is not set: create a bot with @BotFather"), stderr
+
+
+@pytest.mark.parametrize("value", ["", "   ", "\t "])
+async def test_an_empty_or_blank_token_is_not_set(tmp_path, value) -> None:
+    code, stderr = await _settings_error(tmp_path, BOT_TOKEN=value)
+    assert code == 2
+    assert stderr.strip().count("\n") == 0, stderr
+    assert stderr.startswith("BOT_TOKEN is not set: create a bot with @BotFather"), stderr
+
+
 @pytest.mark.parametrize(
     ("key", "value", "expected"),
     [
@@ -137,7 +158,8 @@ async def test_secrets_never_reach_the_logs_of_a_real_run(tmp_path) -> None:
     from tests.fakes.smsactivate import FakeSmsActivate
 
     token = "424242:SECRET-BOT-TOKEN-do-not-log-me"
-    sa_key = "SECRET-SA-KEY-0123456789"
+    # `+ / = &` and a space: httpx percent-encodes them in the URLs it logs.
+    sa_key = "SECRET+SA/KEY=01 23&456789"
     async with FakeTelegram(token=token) as tg, FakeSmsActivate(api_key=sa_key) as sa:
         providers = (
             f'[{{"name": "hero", "kind": "smsactivate", "base_url": "{sa.url}", '
@@ -182,4 +204,5 @@ async def test_secrets_never_reach_the_logs_of_a_real_run(tmp_path) -> None:
     assert "HTTP Request" in log and "getActiveActivations" in log  # the URLs were logged...
     assert "api_key=***" in log  # ...with the key masked
     for secret in (token, sa_key, token.split(":")[1]):
-        assert secret not in log
+        for encoded in {secret, quote(secret, safe=""), quote_plus(secret), quote(secret)}:
+            assert encoded not in log

@@ -147,3 +147,83 @@ async def test_toolvico_received_after_our_timeout_is_delivered(start_bot, tg, t
     assert not no_sms_notice(alice)
     assert await bot.balance(ALICE) == FUNDS - 50_000
     await bot.assert_ledger_invariant()
+
+
+# --- 11. "needs a human" only once reconciliation has given up ------------------------------
+
+GROUP = -100555
+
+
+def group_text(tg) -> str:
+    return "\n".join(m.text for m in tg.chats.get(GROUP, []))
+
+
+async def test_a_lost_buy_the_bot_finds_by_itself_never_alerts_the_group(
+    start_bot, sa, tg
+) -> None:
+    bot = await start_bot(providers=[sa_entry(sa)], notify_chat_id=GROUP, **FAST)
+    await bot.wait_catalog()
+    alice = await customer(bot, tg)
+    sa.inject("hang", action="getNumberV2")  # the number is bought, the answer lost
+    await buy_telegram_in_russia(alice)
+    upstream = only_activation(sa)
+    await eventually(lambda: f"+{upstream.phone}" in alice.messages[0].text, 20)
+    await eventually(lambda: "🛒" in group_text(tg))  # the group hears of the purchase...
+    await tg.settle(1.5)  # ...and, the grace period past, of nothing else
+    assert "needs a human" not in group_text(tg)
+    (activation,) = await bot.activations(ALICE)
+    assert activation.status == "waiting" and activation.alerted_at is None
+
+
+async def test_a_lost_buy_without_an_order_list_alerts_once_after_the_grace_period(
+    start_bot, tg, toolvico
+) -> None:
+    bot = await start_bot(
+        providers=[toolvico_entry(toolvico)],
+        notify_chat_id=GROUP,
+        **{**FAST, "reconcile_grace_s": 1.0},
+    )
+    await bot.wait_catalog()
+    alice = await customer(bot, tg)
+    toolvico.add_fault("hang", action="buy_number", after=True)
+    await buy_discord_in_pakistan(alice)
+    await eventually(lambda: "The provider did not answer in time" in alice.last().text)
+    assert "needs a human" not in group_text(tg)  # not at once: the grace period first
+    text = await eventually(lambda: "needs a human" in group_text(tg) and group_text(tg), 15)
+    (activation,) = await bot.activations(ALICE)
+    assert f"Order otp:{activation.id} at tv needs a human" in text
+    assert "has no order list the bot could search" in text  # what the bot tried
+    await tg.settle(1.5)  # more reconcile rounds: still one alert
+    assert group_text(tg).count("needs a human") == 1
+    assert activation.status == "unknown" and activation.alerted_at is not None
+
+
+# --- 3. a manual refund goes through the order's lifecycle ---------------------------------
+
+
+async def test_an_admin_refund_of_a_buy_in_flight_is_refused_and_the_number_is_kept(
+    start_bot, sa, tg
+) -> None:
+    from tests.conftest import ADMIN_ID
+
+    bot = await start_bot(providers=[sa_entry(sa)], **MANUAL_POLL)
+    await bot.wait_catalog()
+    await customer(bot, tg)
+    admin = tg.user(ADMIN_ID, "Owner")
+    await admin.send("/start")
+    otp = bot.app.otp
+    quote = otp.quote("RU", "telegram")
+    assert quote is not None and quote.price == TG_RU
+    token = await otp.remember_quote(ALICE, quote)  # the confirmation screen, then Buy:
+    activation = await otp.create(ALICE, "RU", "telegram", TG_RU, token)  # debited, 'buying'
+    reply = await admin.send(f"/refund otp:{activation.id} stuck?")
+    assert "is being bought from the provider right now: nothing was refunded" in reply.text
+    assert (await otp.get(activation.id)).status == "buying"
+    assert await bot.balance(ALICE) == FUNDS - TG_RU
+    done = await otp.execute(activation.id)  # the upstream's answer arrives: recorded
+    assert (done.status, done.provider_order_id) == ("waiting", only_activation(sa).id)
+    reply = await admin.send(f"/refund otp:{activation.id} stuck?")
+    assert "Refunded $0.18" in reply.text
+    assert (await otp.get(activation.id)).status == "cancelled"
+    assert await bot.balance(ALICE) == FUNDS
+    await bot.assert_ledger_invariant()

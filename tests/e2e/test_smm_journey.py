@@ -234,7 +234,7 @@ async def test_completed_partial_and_cancelled_orders(start_bot, tg, upstream) -
     await browse_to_followers(alice)
     card = alice.last().text
     assert ("Refill: available" in card) is refill  # what the protocol lacks is not offered
-    assert ("Cancel: available" in card) is cancel
+    assert ("Cancelling an order: possible" in card) is cancel
     await alice.press("🛒 Order")
     await fill_and_confirm(alice)
     assert "✅ Order #1 placed: Followers · $0.855011" in alice.last().text
@@ -243,7 +243,7 @@ async def test_completed_partial_and_cancelled_orders(start_bot, tg, upstream) -
     assert upstream.adds == 3
     assert await bot.balance(ALICE) == FUNDS - 3 * PRICE_777
     await alice.press("📋 My SMM orders")
-    assert ("✖️ Cancel #1" in alice.last().button_texts) is cancel
+    assert ("🚫 Cancel order #1" in alice.last().button_texts) is cancel
     assert "♻️ Refill #1" not in alice.last().button_texts  # not before it is delivered
 
     first, second, third = upstream.orders
@@ -278,7 +278,7 @@ async def test_completed_partial_and_cancelled_orders(start_bot, tg, upstream) -
     assert "start count 10 · remains 123" in screen.text and "returned $0.135349" in screen.text
     assert "#3 · Followers · 777 · $0.855011 · cancelled" in screen.text
     assert ("♻️ Refill #1" in screen.button_texts) is refill
-    assert not any(b.startswith("✖️ Cancel #") for b in screen.button_texts)  # all ended
+    assert not any(b.startswith("🚫 Cancel order #") for b in screen.button_texts)  # all ended
     if not refill:  # a forged press of the missing button is refused, nothing is sent
         answer = await alice.press_data("sa:r:1:0", message=screen)
         assert answer.text == "This service does not offer that."
@@ -364,7 +364,7 @@ async def test_bad_input_and_too_little_money_never_reach_the_panel(start_bot, t
     confirm = await alice.send("777")  # valid, but $0.855011 is more than the $0.50 she has
     assert "Your balance: $0.50. You need $0.355011 more." in confirm.text
     assert not any(b.startswith("✅ Order for") for b in confirm.button_texts)
-    await alice.press("✖️ Cancel")
+    await alice.press("✖️ Close form")
     assert "nothing was ordered or charged" in alice.last().text
     reply = await alice.send("500")  # the form is gone: not a quantity any more
     assert "Send the quantity" not in reply.text
@@ -485,7 +485,7 @@ async def test_refill_and_its_status_are_shown(start_bot, tg, form) -> None:
     await alice.send("/start")
     await alice.press("📈 SMM services")
     await alice.press("📋 My SMM orders")
-    assert "✖️ Cancel #1" not in alice.last().button_texts  # the service has no cancel
+    assert "🚫 Cancel order #1" not in alice.last().button_texts  # the service has no cancel
     answer = await alice.press("♻️ Refill #1")
     assert answer.text == "♻️ Refill requested. Its status is shown in your orders."
     assert "♻️ refill: pending" in orders_screen(alice).text
@@ -509,10 +509,10 @@ async def test_cancel_refunds_only_when_the_status_says_canceled(start_bot, tg, 
     await place_direct(bot, 1)
     await alice.press("📈 SMM services")
     await alice.press("📋 My SMM orders")
-    answer = await alice.press("✖️ Cancel #1")
-    assert answer.text.startswith("✖️ Cancellation requested.")
+    answer = await alice.press("🚫 Cancel order #1")
+    assert answer.text.startswith("🚫 Cancellation requested.")
     assert "cancellation requested" in alice.last().text
-    assert "✖️ Cancel #1" not in alice.last().button_texts
+    assert "🚫 Cancel order #1" not in alice.last().button_texts
     assert panel.fake.requests["cancel"] == 1
     (row,) = await smm_rows(bot)
     assert row.status == "pending" and row.cancel_requested_at is not None
@@ -653,5 +653,8 @@ async def test_the_notification_group_hears_about_smm_orders(start_bot, tg, form
             and "\n".join(m.text for m in tg.chats[group])
         )
     )
-    assert f"📈 Followers ×1000 for {ALICE}: price $1.1004" in text
-    assert f"Refund $0.2751 to {ALICE} for smm:{order.id}: partial" in text
+    assert f"🛒 Alice ({ALICE}) bought 📈 Followers × 1,000: price $1.1004" in text
+    assert (
+        f"Refund $0.2751 to Alice ({ALICE}) for smm:{order.id}: "
+        "delivered in part, the rest refunded"
+    ) in text

@@ -501,7 +501,7 @@ class FakeSmmPanel:
             quantity=quantity,
             charge=charge,
             runs=runs,
-            remains=quantity,
+            remains=quantity * runs,
             params={k: v for k, v in params.items() if k not in {"key", "action"}},
         )
         self.orders[order.order_id] = order
@@ -614,8 +614,10 @@ class FakeSmmPanel:
         if status in {"canceled", "cancelled", "refunded"}:
             due = order.charge
         elif status == "partial" and order.quantity > 0:
-            remains = min(max(order.remains, 0), order.quantity)
-            due = order.charge * remains / order.quantity
+            # `remains` counts the whole order: quantity x runs for drip-feed.
+            units = order.quantity * order.runs
+            remains = min(max(order.remains, 0), units)
+            due = order.charge * remains / units
         else:
             return
         extra = due - order.refunded

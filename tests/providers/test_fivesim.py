@@ -216,6 +216,20 @@ def test_parse_prices_skips_junk_values() -> None:
     ]
 
 
+def test_parse_prices_a_free_or_negative_operator_is_not_the_cheapest() -> None:
+    """An operator at 0 or below would win "cheapest" and sell the product for nothing: it is
+    skipped and the product sells at its real operators' price (the catalog refuses the rest)."""
+    data = (
+        '{"russia": {"a": {"free": {"cost": 0, "count": 5}, "x": {"cost": 2.5, "count": 3}},'
+        ' "b": {"neg": {"cost": -1, "count": 5}, "x": {"cost": "0.0", "count": 1}},'
+        ' "c": {"x": {"cost": 1e30, "count": 1}}}}'
+    )
+    assert [(o.service, o.price, o.stock) for o in parse_prices(data)] == [
+        ("a", Decimal("2.5"), 3),
+        ("c", Decimal("1e30"), 1),  # absurd, but a number: OtpCatalog drops it when pricing
+    ]
+
+
 def test_parse_prices_products_and_operators_named_cost_or_count() -> None:
     body = (
         '{"russia": {"cost": {"x": {"cost": 2, "count": 1}},'

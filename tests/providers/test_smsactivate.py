@@ -286,6 +286,16 @@ async def test_country_overrides_win() -> None:
         assert fake.calls[-1][1]["country"] == "12"
 
 
+async def test_a_non_ascii_country_override_is_kept_as_text() -> None:
+    """"²".isdigit() is True but int("²") raises: the override still loads, sorted last."""
+    overrides = {"²": "DE", "999": "DE", "12": "US"}
+    async with running({"country_overrides": overrides}) as (fake, provider):
+        fake.set_price("999", "tg", "0.5", 5)
+        await provider.offers()
+        await provider.buy("DE", "telegram", client_ref="o-de")
+        assert fake.calls[-1][1]["country"] == "999"
+
+
 # --- buy ---------------------------------------------------------------------------------------
 
 

@@ -366,6 +366,15 @@ async def test_cancel_refunds_and_sends_an_integer_id(
     assert (await provider.status(purchase.order_id)).state is OtpState.CANCELLED
 
 
+@pytest.mark.parametrize("order_id", ["²", "٤٢"])
+async def test_cancel_of_a_non_ascii_id_is_sent_as_text(
+    fake: FakeToolvico, provider: ToolvicoOtpProvider, order_id: str
+) -> None:
+    """An id typed into /adopt: "²".isdigit() is True, int("²") raises, and "٤٢" is not 42."""
+    assert type(await raise_of(provider.cancel(order_id))) is OrderNotFound
+    assert fake.requests_for("cancel")[0].body == {"order_id": order_id}
+
+
 async def test_cancel_too_early_is_early_cancel_with_the_wait(fake: FakeToolvico) -> None:
     fake.min_cancel_wait_s = 120
     async with open_provider(fake) as provider:

@@ -27,6 +27,7 @@ from services.providers.errors import (
     ProviderBalanceLow,
     ProviderError,
     Unavailable,
+    UnreadableOrder,
 )
 from services.providers.toolvico import ToolvicoSmmProvider
 from tests.fakes.toolvico import FakeToolvico
@@ -281,8 +282,8 @@ async def test_status_words(
 @pytest.mark.parametrize(
     ("data", "expected"),
     [
-        ('{"status": "Exploded"}', BadResponse),
-        ('{"remains": 5}', BadResponse),
+        ('{"status": "Exploded"}', UnreadableOrder),  # one order the bot cannot act on
+        ('{"remains": 5}', UnreadableOrder),
         ('{"status": "Partial", "remains": "157", "start_count": "3572", "charge": "0.1"}', None),
     ],
 )

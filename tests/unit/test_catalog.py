@@ -343,6 +343,101 @@ async def test_provider_failing_from_the_start_breaks_nothing() -> None:
     assert isos(catalog.countries()) == ["RU", "US"]
 
 
+def _raw_offer(country: str, service: str, price: object, stock: object) -> OtpOffer:
+    """An offer as the fast parsers build it: no pydantic validation (NaN, str stock...)."""
+    return OtpOffer.model_construct(
+        country=country,
+        service=service,
+        price=price,
+        stock=stock,
+        native_country=country.lower(),
+        native_service=service,
+        country_name=None,
+        service_name=None,
+    )
+
+
+async def test_bad_prices_and_counts_drop_only_their_offer(caplog) -> None:
+    usd, rub = two_providers()
+    usd.items = [
+        *usd.items,
+        offer("RU", "google", "-0.5"),  # negative: otp_price raised and emptied everything
+        offer("RU", "viber", "0"),  # free: would reach a Buy button for $0.00
+        offer("US", "viber", "1e30"),  # absurd
+        offer("DE", "telegram", "0.00000001"),  # tiny but positive: one cent, fine
+        _raw_offer("IN", "viber", D("NaN"), 5),
+        _raw_offer("IN", "whatsapp", D("sNaN"), 5),
+        _raw_offer("FR", "viber", D("1"), -3),
+        _raw_offer("FR", "telegram", D("1"), "12"),
+        _raw_offer("FR", "whatsapp", D("1"), 2.5),
+        _raw_offer("FR", "google", 1.5, 3),  # a float price
+    ]
+    catalog = catalog_of(usd, rub)
+    with caplog.at_level(logging.WARNING, logger="services.catalog"):
+        report = await catalog.refresh()
+
+    assert report.failed == {}
+    # Every good offer of both providers is still sold, at its exact price.
+    assert [(o.provider, o.user_price_micro) for o in catalog.offers("RU", "telegram")] == [
+        ("5sim", 270_000),
+        ("tv", 360_000),
+    ]
+    assert [(o.provider, o.user_price_micro) for o in catalog.offers("RU", "google")] == [
+        ("5sim", 60_000)
+    ]
+    assert catalog.offers("RU", "whatsapp")[0].user_price_micro == 1_080_000
+    assert catalog.offers("US", "telegram")[0].user_price_micro == 1_200_000
+    assert catalog.offers("DE", "telegram")[0].user_price_micro == 10_000
+    for country, service in [
+        ("RU", "viber"),
+        ("US", "viber"),
+        ("IN", "viber"),
+        ("IN", "whatsapp"),
+        ("FR", "viber"),
+        ("FR", "telegram"),
+        ("FR", "whatsapp"),
+        ("FR", "google"),
+    ]:
+        assert catalog.offers(country, service) == (), (country, service)
+    assert "FR" not in isos(catalog.countries())
+    assert all(s.min_price_micro > 0 for iso in ("RU", "US", "IN") for s in catalog.services(iso))
+    assert report.offers == 7
+    # One line per refresh for the provider that sent them, none for the other.
+    dropped = [r.getMessage() for r in caplog.records if "unusable" in r.getMessage()]
+    assert len(dropped) == 1, dropped
+    assert "tv: dropped 9 offers" in dropped[0]
+    assert "5sim" not in dropped[0]
+
+    # The snapshot stays readable (a str stock or a float price cannot poison it).
+    restored = catalog_of(*two_providers())
+    assert await restored.load_json(catalog.to_json()) == 2
+    assert restored.offer_count() == 7
+    assert restored.offers("RU", "viber") == ()
+
+    # A reprice (markup change) keeps dropping them, without raising.
+    caplog.clear()
+    catalog.set_price_rule(MarkupRule(default=D("0")))
+    await catalog.rebuild()
+    assert catalog.offers("RU", "viber") == ()
+    assert catalog.offers("RU", "telegram")[0].user_price_micro == 220_000  # 20 x 0.011
+
+
+async def test_bad_prices_in_a_snapshot_drop_only_their_offer() -> None:
+    usd, rub = two_providers()
+    catalog = catalog_of(usd, rub)
+    await catalog.refresh()
+    snapshot = json.loads(catalog.to_json())
+    snapshot["providers"]["tv"]["offers"].append(["RU", "viber", "-1", 5, "ru", "viber"])
+    snapshot["providers"]["tv"]["offers"].append(["US", "viber", "0", 5, "us", "viber"])
+    snapshot["providers"]["tv"]["offers"].append(["GB", "viber", "1", -5, "gb", "viber"])
+    restored = catalog_of(*two_providers())
+    assert await restored.load_json(json.dumps(snapshot)) == 2
+    assert restored.offer_count() == catalog.offer_count()
+    assert restored.offers("RU", "viber") == ()
+    assert restored.offers("US", "viber") == ()
+    assert restored.offers("GB", "viber") == ()
+
+
 async def test_hanging_provider_times_out_and_the_other_is_served() -> None:
     usd, rub = two_providers()
     catalog = catalog_of(usd, rub, fetch_timeout_s=0.2)

@@ -77,3 +77,37 @@ def test_bad_providers_name_the_problem(monkeypatch, env: str, message: str) -> 
         settings()
     assert str(info.value).startswith("Invalid setting PROVIDERS")
     assert message in str(info.value)
+
+
+NOT_SET = "BOT_TOKEN is not set: create a bot with @BotFather"
+
+
+@pytest.mark.parametrize("line", ["BOT_TOKEN=", "BOT_TOKEN=   ", 'BOT_TOKEN=""', "BOT_TOKEN=' '"])
+def test_an_empty_token_in_the_env_file_is_not_set(tmp_path, monkeypatch, line: str) -> None:
+    monkeypatch.delenv("BOT_TOKEN", raising=False)
+    env_file = tmp_path / ".env"
+    env_file.write_text(f"{line}\nADMIN_IDS=\n")
+    with pytest.raises(SettingsError) as info:
+        load_settings(_env_file=env_file)
+    assert str(info.value).startswith(NOT_SET), info.value
+
+
+@pytest.mark.parametrize("value", ["", " ", "\t\n "])
+def test_a_blank_token_in_the_environment_is_not_set(monkeypatch, value: str) -> None:
+    monkeypatch.setenv("BOT_TOKEN", value)
+    with pytest.raises(SettingsError) as info:
+        load_settings(_env_file=None)
+    assert str(info.value).startswith(NOT_SET), info.value
+
+
+def test_a_malformed_token_is_still_invalid() -> None:
+    with pytest.raises(SettingsError) as info:
+        load_settings(_env_file=None, bot_token="nonsense")
+    assert str(info.value).startswith("Invalid setting BOT_TOKEN: does not look like a bot token")
+
+
+@pytest.mark.parametrize("token", ["²:abcdefghijklmnop", "١٢٣:abcdefghijklmnop"])
+def test_a_token_id_is_ascii_digits(token: str) -> None:
+    with pytest.raises(SettingsError) as info:
+        load_settings(_env_file=None, bot_token=token)
+    assert str(info.value).startswith("Invalid setting BOT_TOKEN: does not look like a bot token")
