@@ -3,6 +3,8 @@
 
     python3 tasks.py start   # create .venv if needed, install, run the bot
     python3 tasks.py test    # same environment, run the whole test suite
+    python3 tasks.py lint    # ruff, then the import layers (lint-imports)
+    python3 tasks.py typecheck  # mypy, as configured in pyproject.toml [tool.mypy]
 
 The virtualenv is (re)installed whenever pyproject.toml changes.
 """
@@ -52,7 +54,13 @@ def main() -> int:
         return subprocess.call([str(PYTHON), "-m", "pytest", *extra], cwd=ROOT)
     if command == "lint":
         ensure_env()
-        return subprocess.call([str(PYTHON), "-m", "ruff", "check", ".", *extra], cwd=ROOT)
+        ruff = subprocess.call([str(PYTHON), "-m", "ruff", "check", ".", *extra], cwd=ROOT)
+        # The layers in pyproject.toml [tool.importlinter]: bot -> handlers -> services -> db.
+        imports = subprocess.call([str(BIN / "lint-imports"), "--no-cache"], cwd=ROOT)
+        return ruff or imports
+    if command == "typecheck":
+        ensure_env()
+        return subprocess.call([str(PYTHON), "-m", "mypy", *extra], cwd=ROOT)
     print(__doc__)
     return 0 if command == "help" else 2
 

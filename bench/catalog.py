@@ -24,7 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -34,7 +34,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 if TYPE_CHECKING:
-    from services.providers.base import OtpOffer
+    from services.providers.base import OtpOffer, OtpOffers
 
 # The parent process imports nothing heavy: on Linux a child started with vfork+exec inherits
 # the parent's peak RSS as its own ru_maxrss, so a fat parent would inflate every figure.
@@ -121,36 +121,25 @@ def _reduce_prices(obj: dict) -> object:
     return obj
 
 
-def parse_prices(body: bytes | str) -> list[OtpOffer]:
+def parse_prices(body: bytes | str) -> OtpOffers:
     """Unfiltered 5sim /guest/prices -> one offer per (country, product): the cheapest operator
     in stock (what buying with operator `any` gets) and the stock summed over operators."""
     from services.providers import tables
-    from services.providers.base import OtpOffer
+    from services.providers.base import OtpOffers
 
     iso_of = tables.fivesim_country_iso()
-    fields_set = frozenset(OtpOffer.model_fields) - {"service_name"}
     data = json.loads(body, parse_float=Decimal, object_hook=_reduce_prices)
-    offers: list[OtpOffer] = []
+    rows = []
     for country, products in data.items():
         iso = iso_of.get(country)
         code, name = (iso, None) if iso else (f"fivesim:{country}", country)
         for product, entry in products.items():
             if type(entry) is not _Product:
                 continue
-            item = OtpOffer(
-                country=code,
-                service=product,
-                price=entry[0],
-                stock=entry[1],
-                native_country=country,
-                native_service=product,
-                country_name=name,
-            )
-            # pydantic gives every model its own set of field names (~700 bytes, more than the
-            # rest of the offer); a frozen model never changes it, so one shared set will do.
-            object.__setattr__(item, "__pydantic_fields_set__", fields_set)
-            offers.append(item)
-    return offers
+            # A plain row per offer (pydantic would keep ~1 KB per model): see OtpOffers.
+            cost = entry[0] if type(entry[0]) is Decimal else Decimal(entry[0])
+            rows.append((code, product, cost, entry[1], country, product, name, None))
+    return OtpOffers(rows)
 
 
 # --- the measurement (child process) -------------------------------------------------------------
@@ -160,7 +149,7 @@ def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
-def _pick_parser(which: str) -> Callable[[bytes], list[OtpOffer]]:
+def _pick_parser(which: str) -> Callable[[bytes], Sequence[OtpOffer]]:
     """Our parser, or the real adapter's (which may take the body or the decoded JSON)."""
     if which != "fivesim":
         return parse_prices
@@ -184,7 +173,7 @@ async def _child(path: Path, which: str, runs: int) -> dict[str, object]:
     class FileProvider(OtpProvider):
         name, kind, currency = "5sim", "fivesim", "RUB"
 
-        async def offers(self, country: str | None = None) -> list[OtpOffer]:
+        async def offers(self, country: str | None = None) -> Sequence[OtpOffer]:
             start = time.perf_counter()
             body = path.read_bytes()  # noqa: ASYNC240 - the measured work is synchronous
             result = parse(body)

@@ -25,7 +25,7 @@ p99 <= POLL_INTERVAL_S + 1 s at 1,000 active with an unlimited provider; peak RS
 (counted at the simulated upstream over all actions, and per action since the client's limiter
 works per endpoint).
 
-Upstream variants: by default getActiveActivations answers every order at once (seed 003);
+Upstream variants: by default getActiveActivations answers every order at once (plain handler_api);
 `--hero` pages it by 100 like HeroSMS; `--no-list` answers BAD_ACTION (per-order getStatus only).
 """
 
@@ -103,10 +103,15 @@ def window_max(times: list[float], limit: int | None = None) -> tuple[int, int]:
 
 
 def _fakes() -> tuple[type, type, type]:
+    from tests.fakes.telegram import Msg
+
+    return _upstream_class(), _telegram_class(), Msg
+
+
+def _upstream_class() -> type:
     from aiohttp import web
 
     from tests.fakes.smsactivate import ACTIVE, FakeSmsActivate
-    from tests.fakes.telegram import FakeTelegram, Msg
 
     class _Discard(list):
         def append(self, item: object) -> None:  # the fake's call log: not kept (memory)
@@ -146,6 +151,14 @@ def _fakes() -> tuple[type, type, type]:
             items = [self._active_item(act) for act in active]
             return self._json({"status": "success", "activeActivations": items})
 
+    return Upstream
+
+
+def _telegram_class() -> type:
+    from aiohttp import web
+
+    from tests.fakes.telegram import FakeTelegram
+
     class Telegram(FakeTelegram):
         """The fake Bot API, answering after `latency_s` (calls are recorded on arrival)."""
 
@@ -159,7 +172,7 @@ def _fakes() -> tuple[type, type, type]:
                 await asyncio.sleep(self.latency_s)
             return response
 
-    return Upstream, Telegram, Msg
+    return Telegram
 
 
 class Servers:

@@ -2,15 +2,20 @@
 
 Nothing is created at import time; `build_app(settings)` makes one application and
 `run(app)` long-polls until SIGINT/SIGTERM (or `app.dp.stop_polling()` in tests).
+
+Dependencies point one way: bot -> handlers -> services -> db (contracts in pyproject.toml,
+checked by `lint-imports`). Handlers get what they use as typed workflow data (`settings`,
+`db`, `otp`, `smm_orders`, `admin_console`, ...), never the App below.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
+from typing import Any
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
@@ -19,34 +24,39 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 from aiogram.types import BotCommand, BotCommandScopeChat, BotCommandScopeDefault
 from aiogram_i18n import I18nMiddleware
+from aiogram_i18n.cores import BaseCore
 from aiogram_i18n.exceptions import KeyNotFoundError
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from bot.i18n import LANGUAGES, make_middleware
-from bot.middlewares import ThrottlingMiddleware, UserMiddleware
+from bot.i18n import LANGUAGES, make_core, make_middleware
+from bot.middlewares import InFlightMiddleware, ThrottlingMiddleware, UserMiddleware
 from bot.settings import Settings
 from bot.telegram import RetryAfterMiddleware, make_sender
 from db.engine import Database
 from db.migrate import upgrade
 from handlers import get_routers
 from handlers.broadcast import BroadcastPresenter
+from handlers.common import ShopSettings
 from handlers.otp_views import TelegramPresenter
 from handlers.smm_views import SmmPresenter
-from services.activations import ActivationService, OtpRules
+from services.accounts import Accounts
 from services.broadcast import BroadcastService
-from services.catalog import MarkupRule, OtpCatalog
+from services.catalog import OtpCatalog
 from services.catalog_store import SMM, load_snapshot, save_snapshot
-from services.health import HEALTH, ProviderHealth
+from services.console import AdminConsole
+from services.health import HEALTH
 from services.markups import Markups
 from services.money import ceil_micro, format_money
 from services.notifier import NotificationWorker, Notifier, OtpGoods, Person, SmmGoods
+from services.otp import ActivationService, OtpRules
 from services.outbox import OutboxWorker
 from services.provider_watch import ErrorBurstWatch, check_balances
-from services.providers.base import OtpProvider, SmmProvider
+from services.providers.base import OtpProvider, ProviderBase, SmmProvider
+from services.providers.http import ProviderHttp
 from services.providers.registry import build_otp_providers, build_smm_providers
 from services.redact import register_secret
+from services.smm import SmmOrderService, SmmRules
 from services.smm_catalog import SmmCatalog
-from services.smm_orders import SmmOrderService, SmmRules
 from services.text import escape, mention
 
 log = logging.getLogger(__name__)
@@ -73,6 +83,9 @@ MONEY_FIELDS = frozenset({"amount", "price", "cost", "profit", "balance", "thres
 
 @dataclass
 class App:
+    """What build_app() made: for start-up, the scheduled jobs, shutdown, and tests. Handlers
+    never see it (they get typed services as workflow data)."""
+
     settings: Settings
     bot: Bot
     dp: Dispatcher
@@ -87,27 +100,12 @@ class App:
     smm_catalog: SmmCatalog
     smm: SmmOrderService
     broadcasts: BroadcastService
+    console: AdminConsole
+    in_flight: InFlightMiddleware
     errors: list[int] = field(default_factory=list)  # update ids the error handler saw
     notifier: Notifier = field(default_factory=Notifier)
     notifications: NotificationWorker | None = None
-    markups: Markups | None = None
-    health: ProviderHealth = HEALTH
-    disabled: set[str] = field(default_factory=set)  # providers an admin switched off
     error_watch: ErrorBurstWatch = field(default_factory=lambda: ErrorBurstWatch(HEALTH))
-
-    async def set_provider_enabled(self, name: str, enabled: bool) -> None:
-        from services.admin import set_provider_enabled
-
-        await set_provider_enabled(self.db, name, enabled)
-        (self.disabled.discard if enabled else self.disabled.add)(name)
-        await self.reprice()
-
-    async def reprice(self) -> None:
-        """Markups or provider switches changed: rebuild both catalogs from what they hold."""
-        self.catalog.excluded = set(self.disabled)
-        self.smm_catalog.excluded = set(self.disabled)
-        await self.catalog.rebuild()
-        self.smm_catalog.rebuild()
 
 
 def build_app(settings: Settings) -> App:
@@ -120,92 +118,117 @@ def build_app(settings: Settings) -> App:
     db = Database(settings.database_url)
     scheduler = AsyncIOScheduler(timezone="UTC")
     outbox = OutboxWorker(db, make_sender(bot), interval_s=settings.outbox_interval_s)
-    i18n = make_middleware(settings.default_language)
+    core = make_core(settings.default_language)
+    i18n = make_middleware(settings.default_language, core)
     errors: list[int] = []
-    providers, catalog, otp = build_otp(settings, db, outbox)
-    otp.presenter = TelegramPresenter(
-        bot,
-        i18n.core,
-        catalog,
-        settings.store_currency,
-        otp.supports,
-        otp.clock,
-    )
-    smm_providers, smm_catalog, smm = build_smm(settings, db, outbox)
-    smm.presenter = SmmPresenter(i18n.core, settings.store_currency)
-    broadcasts = BroadcastService(db, make_sender(bot), rate_per_s=settings.broadcast_rate_per_s)
-    broadcasts.progress = BroadcastPresenter(bot, i18n.core, settings.default_language)
-
-    notifier = make_notifier(settings, i18n, catalog)
-    otp.notifier = notifier
-    smm.notifier = notifier
     markups = Markups(
         env_default=settings.markup_percent,
         configured={
             p.name: p.markup_percent for p in settings.providers if p.markup_percent is not None
         },
     )
-    catalog.set_price_rule(markups.otp_markup)
-    smm_catalog.markup_for = markups.smm_markup
+    providers, catalog, otp = build_otp(settings, db, outbox, markups)
+    smm_providers, smm_catalog, smm = build_smm(settings, db, outbox, markups)
+    # ActivationService and SmmOrderService take these as attributes, not constructor arguments
+    # (and the OTP presenter needs the service's own `supports` and `clock`).
+    otp.presenter = TelegramPresenter(
+        bot,
+        core,
+        catalog,
+        settings.store_currency,
+        otp.supports,
+        otp.clock,
+    )
+    smm.presenter = SmmPresenter(core, settings.store_currency)
+    broadcasts = BroadcastService(
+        db,
+        make_sender(bot),
+        rate_per_s=settings.broadcast_rate_per_s,
+        progress=BroadcastPresenter(bot, core, settings.default_language),
+    )
+    notifications = None
+    if settings.notify_chat_id is not None:
+        notifications = NotificationWorker(
+            db, make_group_sender(bot, settings.notify_chat_id, settings.notify_thread_id)
+        )
+    notifier = make_notifier(
+        settings, i18n, catalog, wake=notifications.kick if notifications else None
+    )
+    otp.notifier = notifier
+    smm.notifier = notifier
+    console = AdminConsole(
+        db,
+        otp_providers=providers,
+        smm_providers=smm_providers,
+        otp_catalog=catalog,
+        smm_catalog=smm_catalog,
+        markups=markups,
+        rates={p.name: p.rate for p in settings.providers},
+        store_currency=settings.store_currency,
+        health=HEALTH,
+    )
 
+    # Workflow data: what handlers (and middlewares, filters) may ask for by name and type.
     dp = Dispatcher(
-        settings=settings,
+        settings=ShopSettings(
+            store_currency=settings.store_currency,
+            admin_ids=settings.admin_ids,
+            support_contact=settings.support_contact,
+            min_cancel_delay_s=settings.min_cancel_delay_s,
+        ),
         db=db,
-        scheduler=scheduler,
+        accounts=Accounts(db),
         outbox_worker=outbox,
         error_counter=errors,
         otp=otp,
-        catalog=catalog,
         smm_orders=smm,
         notifier=notifier,
+        broadcasts=broadcasts,
+        admin_console=console,
     )
+    in_flight = InFlightMiddleware()
+    dp.update.outer_middleware(in_flight)
     dp.update.outer_middleware(UserMiddleware(db, settings.default_language, notifier))
-    dp.shutdown.register(stop_background)  # before i18n's own shutdown empties its locales
+    app = App(
+        settings=settings,
+        bot=bot,
+        dp=dp,
+        db=db,
+        scheduler=scheduler,
+        outbox=outbox,
+        i18n=i18n,
+        providers=providers,
+        catalog=catalog,
+        otp=otp,
+        smm_providers=smm_providers,
+        smm_catalog=smm_catalog,
+        smm=smm,
+        broadcasts=broadcasts,
+        console=console,
+        in_flight=in_flight,
+        errors=errors,
+        notifier=notifier,
+        notifications=notifications,
+    )
+    # before i18n's own shutdown empties its locales
+    dp.shutdown.register(partial(stop_background, app))
     i18n.setup(dispatcher=dp)
     dp.update.outer_middleware(ThrottlingMiddleware(settings.throttle_rate_per_s))
     dp.include_routers(*get_routers())
-
-    app = App(
-        settings,
-        bot,
-        dp,
-        db,
-        scheduler,
-        outbox,
-        i18n,
-        providers,
-        catalog,
-        otp,
-        smm_providers,
-        smm_catalog,
-        smm,
-        broadcasts,
-        errors,
-        notifier=notifier,
-        markups=markups,
-    )
-    if settings.notify_chat_id is not None:
-        app.notifications = NotificationWorker(
-            db, make_group_sender(bot, settings.notify_chat_id, settings.notify_thread_id)
-        )
-        notifier.wake = app.notifications.kick
-    dp["app"] = app
-    dp["broadcasts"] = broadcasts
-    dp.startup.register(on_startup)
-    dp.shutdown.register(on_shutdown)
+    dp.startup.register(partial(on_startup, app))
+    dp.shutdown.register(partial(on_shutdown, app))
     return app
 
 
 def build_otp(
-    settings: Settings, db: Database, outbox: OutboxWorker
+    settings: Settings, db: Database, outbox: OutboxWorker, markups: Markups
 ) -> tuple[dict[str, OtpProvider], OtpCatalog, ActivationService]:
     configs = [p for p in settings.otp_providers if p.enabled]
     providers = build_otp_providers(configs, demo_code_delay_s=settings.demo_code_delay_s)
-    markups = {p.name: p.markup_percent for p in configs if p.markup_percent is not None}
     catalog = OtpCatalog(
         providers.values(),
         rates={p.name: p.rate for p in configs},
-        price_rule=MarkupRule(default=settings.markup_percent, providers=markups),
+        price_rule=markups.otp_markup,
     )
     rules = OtpRules(
         activation_timeout_s=settings.activation_timeout_s,
@@ -217,100 +240,122 @@ def build_otp(
         reconcile_grace_s=settings.reconcile_grace_s,
         card_refresh_s=settings.card_refresh_s,
         poll_interval_s=settings.poll_interval_s,
-        rate_limits={
-            name: provider.http.rate_limit_per_min
-            for name, provider in providers.items()
-            if getattr(getattr(provider, "http", None), "rate_limit_per_min", None)
-        },
+        rate_limits=_rate_limits(providers),
+        # A buy asks the providers in turn, each within its timeout (and rate limit).
+        buy_lease_s=30 + 3 * sum(float(p.timeout_s) for p in configs),
     )
-    otp = ActivationService(db, catalog, providers, rules, kick_outbox=outbox.kick)
+    otp = ActivationService(db, catalog, providers, rules)
     return providers, catalog, otp
 
 
 def build_smm(
-    settings: Settings, db: Database, outbox: OutboxWorker
+    settings: Settings, db: Database, outbox: OutboxWorker, markups: Markups
 ) -> tuple[dict[str, SmmProvider], SmmCatalog, SmmOrderService]:
     configs = [p for p in settings.smm_providers if p.enabled]
     providers = build_smm_providers(configs, demo_step_s=settings.demo_smm_step_s)
-    markups = {p.name: p.markup_percent for p in configs if p.markup_percent is not None}
     catalog = SmmCatalog(
         providers.values(),
         rates={p.name: p.rate for p in configs},
-        markup_for=lambda provider, _category, _service: markups.get(
-            provider, settings.markup_percent
-        ),
+        markup_for=markups.smm_markup,
     )
     rules = SmmRules(
         poll_interval_s=settings.poll_interval_s,
         reconcile_grace_s=settings.reconcile_grace_s,
         trouble_grace_s=settings.smm_trouble_grace_s,
-        rate_limits={
-            name: provider.http.rate_limit_per_min
-            for name, provider in providers.items()
-            if getattr(getattr(provider, "http", None), "rate_limit_per_min", None)
-        },
+        rate_limits=_rate_limits(providers),
     )
-    smm = SmmOrderService(db, catalog, providers, rules, kick_outbox=outbox.kick)
+    smm = SmmOrderService(db, catalog, providers, rules)
     return providers, catalog, smm
 
 
-def make_notifier(
-    settings: Settings, i18n: I18nMiddleware, catalog: OtpCatalog | None = None
-) -> Notifier:
+def _rate_limits(providers: Mapping[str, ProviderBase]) -> dict[str, int]:
+    """Each provider's requests-per-minute limit, where its HTTP client has one."""
+    limits: dict[str, int] = {}
+    for name, provider in providers.items():
+        http = getattr(provider, "http", None)  # adapters without an upstream have none
+        if isinstance(http, ProviderHttp) and http.rate_limit_per_min:
+            limits[name] = http.rate_limit_per_min
+    return limits
+
+
+@dataclass(frozen=True, slots=True)
+class GroupLines:
     """Group lines for people, in the shop's default language: money in the store currency,
     people as mentions with their id, goods as the customer saw them, reasons and directions
     in words. Every value passes services.text.escape: names and reasons are data, not markup."""
-    language, currency = settings.default_language, settings.store_currency
 
-    def t(key: str, **values: object) -> str:
-        return i18n.core.get(key, language, **values)
+    core: BaseCore[Any]
+    language: str
+    currency: str
+    catalog: OtpCatalog | None = None
 
-    def words(prefix: str, code: str, **values: object) -> str:
+    def render(self, event: str, fields: dict[str, Any]) -> str:
+        values = {key: self._value_of(key, value, fields) for key, value in fields.items()}
+        return self._t(f"notify-{event}", **values)
+
+    def _t(self, key: str, **values: object) -> str:
+        return self.core.get(key, self.language, **values)
+
+    def _words(self, prefix: str, code: str, **values: object) -> str:
         """A code (`user_cancel`, `topup`) in words; an unknown one shown as it is."""
         try:
-            return t(f"{prefix}-{code}", **values)
+            return self._t(f"{prefix}-{code}", **values)
         except KeyNotFoundError:
             return escape(code)
 
-    def reason(code: str, note: object) -> str:
+    def _reason(self, code: str, note: object) -> str:
         """`admin` + the admin's note -> "refunded by an admin: <note>"."""
         if not note:
-            return words("notify-reason", code)
+            return self._words("notify-reason", code)
         try:
-            return t(f"notify-reason-{code}-note", note=escape(note))
+            return self._t(f"notify-reason-{code}-note", note=escape(note))
         except KeyNotFoundError:
-            return f"{words('notify-reason', code)}: {escape(note)}"
+            return f"{self._words('notify-reason', code)}: {escape(note)}"
 
-    def value_of(key: str, value: object, fields: dict) -> object:
+    def _otp_goods(self, goods: OtpGoods) -> str:
+        catalog = self.catalog
+        if catalog is None:
+            return self._t(
+                "notify-what-otp",
+                service=escape(goods.service),
+                flag="",
+                country=escape(goods.country),
+            )
+        country = catalog.country(goods.country)
+        return self._t(
+            "notify-what-otp",
+            service=escape(catalog.service_name(goods.service)),
+            flag=escape(country.flag if country else ""),
+            country=escape(catalog.country_name(goods.country, self.language)),
+        )
+
+    def _value_of(self, key: str, value: object, fields: dict[str, Any]) -> object:
         if isinstance(value, Person):
             return mention(value.id, value.name)
         if isinstance(value, OtpGoods):
-            country = catalog.country(value.country) if catalog else None
-            return t(
-                "notify-what-otp",
-                service=escape(catalog.service_name(value.service) if catalog else value.service),
-                flag=escape(country.flag if country else ""),
-                country=escape(
-                    catalog.country_name(value.country, language) if catalog else value.country
-                ),
-            )
+            return self._otp_goods(value)
         if isinstance(value, SmmGoods):
-            return t("notify-what-smm", name=escape(value.name), quantity=value.quantity)
+            return self._t("notify-what-smm", name=escape(value.name), quantity=value.quantity)
         if key in MONEY_FIELDS and isinstance(value, int):
-            return escape(format_money(value, currency))
+            return escape(format_money(value, self.currency))
         if key == "reason":
-            return reason(str(value), fields.get("note"))
+            return self._reason(str(value), fields.get("note"))
         if key == "direction":
-            return words("notify-direction", str(value))
+            return self._words("notify-direction", str(value))
         if isinstance(value, int) and not isinstance(value, bool):
             return value  # a count: Fluent picks the plural form
         return escape(value)
 
-    def render(event: str, fields: dict) -> str:
-        values = {key: value_of(key, value, fields) for key, value in fields.items()}
-        return t(f"notify-{event}", **values)
 
-    return Notifier(render, enabled=settings.notify_chat_id is not None)
+def make_notifier(
+    settings: Settings,
+    i18n: I18nMiddleware,
+    catalog: OtpCatalog | None = None,
+    *,
+    wake: Callable[[], None] | None = None,
+) -> Notifier:
+    lines = GroupLines(i18n.core, settings.default_language, settings.store_currency, catalog)
+    return Notifier(lines.render, enabled=settings.notify_chat_id is not None, wake=wake)
 
 
 def make_group_sender(bot: Bot, chat_id: int, thread_id: int | None):
@@ -325,7 +370,7 @@ def make_group_sender(bot: Bot, chat_id: int, thread_id: int | None):
 async def on_startup(app: App) -> None:
     await upgrade(app.db)
     await set_commands(app)
-    await load_admin_settings(app)
+    await app.console.load()
     await load_snapshot(app.db, app.catalog)
     await load_snapshot(app.db, app.smm_catalog, SMM)
     await app.otp.load_popularity()
@@ -387,17 +432,6 @@ async def watch_errors(app: App) -> None:
     await app.error_watch.check(app.db, app.notifier, [*app.providers, *app.smm_providers])
 
 
-async def load_admin_settings(app: App) -> None:
-    from services.admin import provider_switches
-
-    assert app.markups is not None
-    await app.markups.load(app.db)
-    switches = await provider_switches(app.db)
-    app.disabled = {name for name, enabled in switches.items() if not enabled}
-    app.catalog.excluded = set(app.disabled)
-    app.smm_catalog.excluded = set(app.disabled)
-
-
 async def refresh_catalog(app: App) -> None:
     report = await app.catalog.refresh()
     if report.ok:
@@ -420,10 +454,8 @@ def _now() -> datetime:
 
 async def stop_background(app: App) -> None:
     # Updates still being handled (a buy waiting for its upstream) finish before anything
-    # closes; aiogram keeps their tasks in a private set, hence the getattr.
-    in_flight = set(getattr(app.dp, "_handle_update_tasks", ()))
-    if in_flight:
-        await asyncio.wait(in_flight, timeout=60)
+    # closes.
+    await app.in_flight.wait(timeout=60)
     if app.scheduler.running:
         app.scheduler.pause()  # no new rounds; the running ones finish in stop() below
     await app.otp.stop()

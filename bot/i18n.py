@@ -9,21 +9,15 @@ from aiogram.types import User as TgUser
 from aiogram_i18n import I18nMiddleware
 from aiogram_i18n.cores import FluentRuntimeCore
 from aiogram_i18n.managers import BaseManager
-from fluent.runtime.types import FluentNumber, fluent_number
 
 from db import repositories as repo
 from db.engine import Database
 from db.models import User
+from handlers.common import LANGUAGES, number
+
+__all__ = ["LANGUAGES", "LOCALES_DIR", "make_core", "make_middleware", "number", "pick_language"]
 
 LOCALES_DIR = Path(__file__).resolve().parent.parent / "locales"
-LANGUAGES = ("en", "ru")
-
-
-def number(value: int) -> FluentNumber:
-    """A count for a text: Fluent picks the noun's plural form by it (`1 заход`, `5 заходов`;
-    a pre-formatted string always takes `*[other]`), and prints it as plain digits, like str()
-    (`10000`, not `10,000`)."""
-    return fluent_number(value, useGrouping=False)
 
 
 def pick_language(telegram_code: str | None, default: str) -> str:
@@ -53,9 +47,11 @@ def make_core(default_language: str) -> FluentRuntimeCore:
     return FluentRuntimeCore(path=LOCALES_DIR / "{locale}", default_locale=default_language)
 
 
-def make_middleware(default_language: str) -> I18nMiddleware:
+def make_middleware(
+    default_language: str, core: FluentRuntimeCore | None = None
+) -> I18nMiddleware:
     return I18nMiddleware(
-        core=make_core(default_language),
+        core=core or make_core(default_language),
         manager=DatabaseLocaleManager(default_locale=default_language),
         default_locale=default_language,
     )

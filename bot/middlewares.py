@@ -1,13 +1,14 @@
-"""Update middlewares, outermost first: user record, (i18n), throttling."""
+"""Update middlewares, outermost first: updates in flight, user record, (i18n), throttling."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiogram import BaseMiddleware
-from aiogram.types import CallbackQuery, Message, TelegramObject, Update
+from aiogram.types import TelegramObject, Update
 from aiogram.types import User as TgUser
 from aiolimiter import AsyncLimiter
 from cachetools import TTLCache
@@ -19,6 +20,35 @@ from services.notifier import Notifier
 
 log = logging.getLogger(__name__)
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
+
+
+class InFlightMiddleware(BaseMiddleware):
+    """Knows which updates are being handled right now, so that shutdown can let them finish
+    (a buy waiting for its upstream) before anything they use is closed. Outermost, so it
+    covers the whole handling of an update."""
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        task = asyncio.current_task()
+        if task is None:  # pragma: no cover - aiogram always handles an update in a task
+            return await handler(event, data)
+        self._tasks.add(task)
+        try:
+            return await handler(event, data)
+        finally:
+            self._tasks.discard(task)
+
+    def __len__(self) -> int:
+        return len(self._tasks)
+
+    async def wait(self, timeout: float) -> None:
+        """Until every update being handled now is done, or `timeout` seconds."""
+        current = asyncio.current_task()
+        in_flight = {task for task in self._tasks if task is not current}
+        if in_flight:
+            await asyncio.wait(in_flight, timeout=timeout)
 
 
 class UserMiddleware(BaseMiddleware):
@@ -112,11 +142,3 @@ class ThrottlingMiddleware(BaseMiddleware):
             await update.callback_query.answer(text)
         elif update and update.message:
             await update.message.answer(text)
-
-
-async def notify_banned(event: Message | CallbackQuery, i18n: Any) -> None:
-    text = i18n.get("banned-notice")
-    if isinstance(event, CallbackQuery):
-        await event.answer(text, show_alert=True)
-    else:
-        await event.answer(text)

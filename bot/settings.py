@@ -1,4 +1,4 @@
-"""Settings from the environment and `.env`. Key names are a public contract (see DESIGN.md)."""
+"""Settings from the environment and `.env`. Key names are a public contract (see .env.example)."""
 
 from __future__ import annotations
 
@@ -6,72 +6,26 @@ import json
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    SecretStr,
-    ValidationError,
-    field_validator,
-)
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-ProviderKind = Literal["fivesim", "smsactivate", "toolvico", "smmpanel", "smmpanel_json", "demo"]
-OTP_KINDS = frozenset({"fivesim", "smsactivate", "toolvico", "demo"})
-SMM_KINDS = frozenset({"smmpanel", "smmpanel_json", "toolvico", "demo"})
+# PROVIDERS entries are the providers package's own configuration; re-exported for bot/.
+from services.providers.config import OTP_KINDS, SMM_KINDS, ProviderConfig, ProviderKind
 
+__all__ = [
+    "OTP_KINDS",
+    "SMM_KINDS",
+    "TOKEN_NOT_SET",
+    "ProviderConfig",
+    "ProviderKind",
+    "Settings",
+    "SettingsError",
+    "describe_validation_error",
+    "load_settings",
+]
 
-class ProviderConfig(BaseModel):
-    """One entry of PROVIDERS: an upstream account."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    name: str = Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_.-]+$")
-    kind: ProviderKind
-    base_url: str = ""
-    api_key: SecretStr = SecretStr("")
-    currency: str = "USD"
-    rate: Decimal = Decimal(1)
-    markup_percent: Decimal | None = None
-    enabled: bool = True
-    rate_limit_per_min: int | None = Field(default=None, ge=1)
-    min_cancel_delay_s: int | None = Field(default=None, ge=0)
-    timeout_s: float = Field(default=15.0, gt=0, le=120)
-    server_type: int | None = Field(default=None, ge=1, le=5)  # toolvico
-    country_overrides: dict[str, str] = Field(default_factory=dict)  # handler_api id -> ISO
-
-    @field_validator("rate", "markup_percent", mode="before")
-    @classmethod
-    def _no_float(cls, value: Any) -> Any:
-        if isinstance(value, float):
-            # PROVIDERS is parsed with parse_float=Decimal, so this only happens in code.
-            raise ValueError("must be a string or an integer, not a float")
-        return value
-
-    @field_validator("rate")
-    @classmethod
-    def _rate_positive(cls, value: Decimal) -> Decimal:
-        if not value.is_finite() or value <= 0:
-            raise ValueError("must be a positive number")
-        return value
-
-    @field_validator("markup_percent")
-    @classmethod
-    def _markup_range(cls, value: Decimal | None) -> Decimal | None:
-        if value is not None and (not value.is_finite() or value < -100 or value > 10000):
-            raise ValueError("must be between -100 and 10000")
-        return value
-
-    @field_validator("currency")
-    @classmethod
-    def _currency(cls, value: str) -> str:
-        if not value.isalpha() or len(value) != 3:
-            raise ValueError("must be a 3-letter currency code")
-        return value.upper()
-
-
-TOKEN_NOT_SET = "token_not_set"
+TOKEN_NOT_SET = "token_not_set"  # noqa: S105 - the error type of an empty BOT_TOKEN, no secret
 
 
 class Settings(BaseSettings):
@@ -92,7 +46,7 @@ class Settings(BaseSettings):
     min_cancel_delay_s: int = Field(default=120, ge=0)
     providers: Annotated[tuple[ProviderConfig, ...], NoDecode] = ()
 
-    # Beyond the DESIGN.md table; each is in .env.example.
+    # Beyond the basic settings above; each is in .env.example.
     throttle_rate_per_s: float = Field(default=4, ge=0)  # 0 turns throttling off
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     outbox_interval_s: float = Field(default=1.0, gt=0)

@@ -11,19 +11,30 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections import defaultdict
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 from sqlalchemy import event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.pool import ConnectionPoolEntry
 
 BUSY_TIMEOUT_MS = 30_000
+_AFTER_COMMIT = "after_commit"
+
+
+def after_commit(session: AsyncSession, topic: str) -> None:
+    """Ask for `topic`'s subscribers (e.g. the outbox worker's wake-up) to run once this unit
+    of work has committed; never if it rolls back. Whoever writes a row a worker sends calls
+    this, so no caller has to kick a worker by hand."""
+    session.info.setdefault(_AFTER_COMMIT, set()).add(topic)
 
 
 class Database:
@@ -42,6 +53,11 @@ class Database:
         self._reader = async_sessionmaker(self.engine, expire_on_commit=False)
         self._writer = async_sessionmaker(self._write_engine, expire_on_commit=False)
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
+        self._subscribers: defaultdict[str, list[Callable[[], None]]] = defaultdict(list)
+
+    def subscribe(self, topic: str, callback: Callable[[], None]) -> None:
+        """Run `callback` after every commit of a unit of work that asked for `topic`."""
+        self._subscribers[topic].append(callback)
 
     @contextlib.asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
@@ -52,6 +68,10 @@ class Database:
             session = await stack.enter_async_context(self._writer())
             async with session.begin():
                 yield session
+            topics = session.info.pop(_AFTER_COMMIT, set())
+        for topic in sorted(topics):  # committed: the effects the unit of work collected
+            for callback in self._subscribers.get(topic, ()):
+                callback()
 
     @contextlib.asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
@@ -67,7 +87,7 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
     sync_engine = engine.sync_engine
 
     @event.listens_for(sync_engine, "connect")
-    def _on_connect(dbapi_connection, _record) -> None:
+    def _on_connect(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
         # Let SQLAlchemy, not the driver, decide when transactions begin (see "begin" below).
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
@@ -78,6 +98,6 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         cursor.close()
 
     @event.listens_for(sync_engine, "begin")
-    def _on_begin(conn) -> None:
+    def _on_begin(conn: Connection) -> None:
         immediate = conn.get_execution_options().get("sqlite_immediate", False)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
 )
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -29,12 +30,12 @@ class UtcDateTime(TypeDecorator[datetime]):
     impl = DateTime(timezone=True)
     cache_ok = True
 
-    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is not None and value.tzinfo is None:
             raise ValueError("naive datetime")
         return value.astimezone(UTC) if value is not None else None
 
-    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is not None and value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value
@@ -128,6 +129,8 @@ class Activation(Base):
     expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     alerted_at: Mapped[datetime | None] = mapped_column(UtcDateTime)  # admins told: unknown
+    # A buy in flight: until then (or until released) no reconciliation touches it.
+    claimed_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 class OtpQuote(Base):
@@ -209,6 +212,9 @@ class SmmOrder(Base):
     trouble_since: Mapped[datetime | None] = mapped_column(UtcDateTime)
     trouble: Mapped[str | None] = mapped_column(String(128))
     alerted_at: Mapped[datetime | None] = mapped_column(UtcDateTime)  # admins told: unknown
+    # An `add` in flight, and a refill/cancel request on its way: claims with an expiry.
+    claimed_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    acting_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 class MarkupSetting(Base):

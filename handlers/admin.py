@@ -6,15 +6,14 @@ from __future__ import annotations
 import logging
 from typing import Literal
 
-from aiogram import Router
 from aiogram.filters import Command, CommandObject, Filter
 from aiogram.types import Message
 from aiogram_i18n import I18nContext
 
-from bot.i18n import number
-from bot.settings import Settings
 from db.engine import Database
 from db.repositories import AmbiguousUser
+from handlers.common import ShopSettings, number
+from handlers.routing import RouterTemplate
 from services import accounts, wallet
 from services.money import AmountError, format_money, parse_amount
 from services.notifier import Notifier
@@ -22,11 +21,11 @@ from services.outbox import OutboxWorker
 from services.text import escape
 
 log = logging.getLogger(__name__)
-router = Router(name=__name__)
+router = RouterTemplate(name=__name__)
 
 
 class IsAdmin(Filter):
-    async def __call__(self, message: Message, settings: Settings) -> bool:
+    async def __call__(self, message: Message, settings: ShopSettings) -> bool:
         return message.from_user is not None and settings.is_admin(message.from_user.id)
 
 
@@ -49,7 +48,7 @@ async def _adjust(
     command: CommandObject,
     i18n: I18nContext,
     db: Database,
-    settings: Settings,
+    settings: ShopSettings,
     outbox_worker: OutboxWorker,
     notifier: Notifier,
 ) -> None:
@@ -76,7 +75,8 @@ async def _adjust(
             balance=format_money(new_balance, currency),
         )
 
-    assert message.from_user is not None
+    if message.from_user is None:  # past the admin filter, there always is one
+        return
     try:
         done = await accounts.admin_adjust(
             db,
@@ -134,7 +134,7 @@ async def cmd_topup(
     command: CommandObject,
     i18n: I18nContext,
     db: Database,
-    settings: Settings,
+    settings: ShopSettings,
     outbox_worker: OutboxWorker,
     notifier: Notifier,
 ) -> None:
@@ -147,7 +147,7 @@ async def cmd_deduct(
     command: CommandObject,
     i18n: I18nContext,
     db: Database,
-    settings: Settings,
+    settings: ShopSettings,
     outbox_worker: OutboxWorker,
     notifier: Notifier,
 ) -> None:
@@ -155,7 +155,9 @@ async def cmd_deduct(
 
 
 @router.message(Command("audit"))
-async def cmd_audit(message: Message, i18n: I18nContext, db: Database, settings: Settings) -> None:
+async def cmd_audit(
+    message: Message, i18n: I18nContext, db: Database, settings: ShopSettings
+) -> None:
     report = await accounts.audit(db)
     if report.ok:
         await message.answer(i18n.get("admin-audit-ok", users=number(report.users_checked)))

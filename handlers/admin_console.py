@@ -3,48 +3,52 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from decimal import Decimal
-from typing import TYPE_CHECKING
 
-from aiogram import Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import Message
 from aiogram_i18n import I18nContext
 
-from bot.i18n import number
+from db.engine import Database
 from db.repositories import AmbiguousUser
 from handlers.admin import IsAdmin, ambiguous_user_text
+from handlers.common import ShopSettings, number
+from handlers.routing import RouterTemplate
 from handlers.wallet import reason_text
-from services import activations, smm_orders
 from services import admin as console
+from services import otp as activations
+from services import smm
+from services.console import AdminConsole, ProviderBalance
 from services.markups import GLOBAL, OTP_ITEM, PROVIDER, SMM_ITEM, parse_percent
-from services.money import format_money, to_decimal
-from services.provider_watch import in_store_currency
-from services.providers.errors import ProviderError
+from services.money import format_money
+from services.notifier import Notifier
+from services.outbox import OutboxWorker
 from services.text import escape
 
-if TYPE_CHECKING:
-    from bot.app import App
-
 log = logging.getLogger(__name__)
-router = Router(name=__name__)
+router = RouterTemplate(name=__name__)
 router.message.filter(IsAdmin())
 
 
-def _money(app: App, micro: int) -> str:
-    return format_money(micro, app.settings.store_currency)
+def _money(settings: ShopSettings, micro: int) -> str:
+    return format_money(micro, settings.store_currency)
 
 
 @router.message(Command("user"))
-async def cmd_user(message: Message, command: CommandObject, i18n: I18nContext, app: App) -> None:
+async def cmd_user(
+    message: Message,
+    command: CommandObject,
+    i18n: I18nContext,
+    db: Database,
+    settings: ShopSettings,
+) -> None:
     query = (command.args or "").strip()
     if not query:
         await message.answer(i18n.get("admin-user-usage"))
         return
     try:
-        report = await console.user_report(app.db, query)
+        report = await console.user_report(db, query)
     except console.UnknownUser:
         await message.answer(i18n.get("admin-user-not-found", query=escape(query)))
         return
@@ -57,7 +61,7 @@ async def cmd_user(message: Message, command: CommandObject, i18n: I18nContext, 
             "admin-user-card",
             id=str(user.id),
             username=escape(f"@{user.username}" if user.username else "—"),
-            balance=_money(app, user.balance),
+            balance=_money(settings, user.balance),
             language=user.language,
             banned=i18n.get("admin-yes") if user.banned else i18n.get("admin-no"),
             blocked=i18n.get("admin-yes") if user.blocked_bot else i18n.get("admin-no"),
@@ -67,12 +71,12 @@ async def cmd_user(message: Message, command: CommandObject, i18n: I18nContext, 
     for a in report.activations:
         lines.append(
             f"otp:{a.id} · {escape(a.service)} · {escape(a.country)} · "
-            f"{_money(app, a.price)} · {a.status}"
+            f"{_money(settings, a.price)} · {a.status}"
         )
     for o in report.smm_orders:
         lines.append(
             f"smm:{o.id} · {escape(o.service_name[:30])} · {o.quantity} · "
-            f"{_money(app, o.price)} · {o.status}"
+            f"{_money(settings, o.price)} · {o.status}"
         )
     if not report.activations and not report.smm_orders:
         lines.append("—")
@@ -80,7 +84,7 @@ async def cmd_user(message: Message, command: CommandObject, i18n: I18nContext, 
     for entry in report.ledger:
         parts = [
             f"{entry.created_at:%Y-%m-%d %H:%M}",
-            _money(app, entry.delta),
+            _money(settings, entry.delta),
             reason_text(entry, i18n),
         ]
         if entry.admin_id:
@@ -94,14 +98,16 @@ async def cmd_user(message: Message, command: CommandObject, i18n: I18nContext, 
 
 
 @router.message(Command("ban", "unban"))
-async def cmd_ban(message: Message, command: CommandObject, i18n: I18nContext, app: App) -> None:
+async def cmd_ban(
+    message: Message, command: CommandObject, i18n: I18nContext, db: Database
+) -> None:
     banned = command.command == "ban"
     query = (command.args or "").strip()
     if not query:
         await message.answer(i18n.get("admin-ban-usage"))
         return
     try:
-        user = await console.set_banned(app.db, query, banned)
+        user = await console.set_banned(db, query, banned)
     except console.UnknownUser:
         await message.answer(i18n.get("admin-user-not-found", query=escape(query)))
         return
@@ -114,7 +120,13 @@ async def cmd_ban(message: Message, command: CommandObject, i18n: I18nContext, a
 
 @router.message(Command("refund"))
 async def cmd_refund(
-    message: Message, command: CommandObject, i18n: I18nContext, app: App
+    message: Message,
+    command: CommandObject,
+    i18n: I18nContext,
+    db: Database,
+    settings: ShopSettings,
+    notifier: Notifier,
+    outbox_worker: OutboxWorker,
 ) -> None:
     parts = (command.args or "").split(maxsplit=1)
     try:
@@ -123,21 +135,22 @@ async def cmd_refund(
         await message.answer(i18n.get("admin-refund-usage"))
         return
     reason = parts[1][:200] if len(parts) > 1 else None
-    core, currency = i18n.core, app.settings.store_currency
+    core, currency = i18n.core, settings.store_currency
 
     def notice(language: str, amount: int) -> str:
         return core.get("refund-by-shop", language, amount=format_money(amount, currency))
 
-    assert message.from_user is not None
+    if message.from_user is None:  # past the admin filter, there always is one
+        return
     try:
         outcome = await console.refund_order(
-            app.db,
+            db,
             kind,
             order_id,
             admin_id=message.from_user.id,
             reason=reason,
             notice=notice,
-            notifier=app.notifier,
+            notifier=notifier,
         )
     except console.UnknownOrder:
         await message.answer(i18n.get("admin-order-not-found", order=f"{kind}:{order_id}"))
@@ -145,8 +158,8 @@ async def cmd_refund(
     except console.OrderBusy:
         await message.answer(i18n.get("admin-refund-busy", order=f"{kind}:{order_id}"))
         return
-    app.outbox.kick()
-    app.notifier.wake()
+    outbox_worker.kick()
+    notifier.wake()
     if not outcome.applied:
         await message.answer(i18n.get("admin-already-refunded", order=f"{kind}:{order_id}"))
         return
@@ -162,30 +175,37 @@ async def cmd_refund(
         i18n.get(
             "admin-refunded",
             order=f"{kind}:{order_id}",
-            amount=_money(app, outcome.amount),
+            amount=_money(settings, outcome.amount),
             user=str(outcome.user_id),
         )
     )
 
 
 @router.message(Command("stats"))
-async def cmd_stats(message: Message, command: CommandObject, i18n: I18nContext, app: App) -> None:
+async def cmd_stats(
+    message: Message,
+    command: CommandObject,
+    i18n: I18nContext,
+    db: Database,
+    settings: ShopSettings,
+    otp: activations.ActivationService,
+) -> None:
     period = (command.args or "today").strip().lower()
     if period not in console.PERIODS:
         await message.answer(i18n.get("admin-stats-usage"))
         return
-    since = console.period_start(period, app.otp.clock())
-    stats = await console.stats(app.db, since)
+    since = console.period_start(period, otp.clock())
+    stats = await console.stats(db, since)
     lines = [i18n.get("admin-stats-title", period=period, since=f"{since:%Y-%m-%d %H:%M}")]
     lines.append(i18n.get("admin-stats-otp", statuses=_statuses(stats.otp_by_status)))
     lines.append(i18n.get("admin-stats-smm", statuses=_statuses(stats.smm_by_status)))
     lines.append(
         i18n.get(
             "admin-stats-money",
-            revenue=_money(app, stats.revenue),
-            cost=_money(app, stats.cost),
-            profit=_money(app, stats.profit),
-            refunds=_money(app, stats.refunds),
+            revenue=_money(settings, stats.revenue),
+            cost=_money(settings, stats.cost),
+            profit=_money(settings, stats.profit),
+            refunds=_money(settings, stats.refunds),
         )
     )
     lines.append(i18n.get("admin-stats-users", count=str(stats.new_users)))
@@ -198,8 +218,8 @@ async def cmd_stats(message: Message, command: CommandObject, i18n: I18nContext,
                 "admin-stats-provider",
                 provider=escape(name),
                 orders=number(row["orders"]),
-                revenue=_money(app, row["revenue"]),
-                cost=_money(app, row["cost"]),
+                revenue=_money(settings, row["revenue"]),
+                cost=_money(settings, row["cost"]),
             )
         )
     await message.answer("\n".join(lines))
@@ -210,25 +230,19 @@ def _statuses(counts: dict[str, int]) -> str:
 
 
 @router.message(Command("providers"))
-async def cmd_providers(message: Message, i18n: I18nContext, app: App) -> None:
-    providers = {**app.providers, **app.smm_providers}
-    rates = {p.name: p.rate for p in app.settings.providers}
-    balances = await asyncio.gather(
-        *(_balance(app, p, rates.get(name, Decimal(1))) for name, p in providers.items()),
-        return_exceptions=False,
-    )
+async def cmd_providers(
+    message: Message, i18n: I18nContext, settings: ShopSettings, admin_console: AdminConsole
+) -> None:
     lines = [i18n.get("admin-providers-title")]
-    for (name, provider), balance in zip(providers.items(), balances, strict=True):
-        health = app.health.snapshot(name)
+    for row in await admin_console.provider_rows():
+        health = row.health
         lines.append(
             i18n.get(
                 "admin-provider-row",
-                name=escape(name),
-                kind=provider.kind,
-                balance=escape(balance),
-                enabled=i18n.get("admin-on")
-                if name not in app.disabled
-                else i18n.get("admin-off"),
+                name=escape(row.name),
+                kind=row.kind,
+                balance=escape(_balance_text(row.balance, settings)),
+                enabled=i18n.get("admin-on") if row.enabled else i18n.get("admin-off"),
                 requests=number(health.requests),
                 errors=number(health.errors),
                 rate=f"{health.error_rate:.0%}",
@@ -238,30 +252,28 @@ async def cmd_providers(message: Message, i18n: I18nContext, app: App) -> None:
     await message.answer("\n".join(lines))
 
 
-async def _balance(app: App, provider, rate: Decimal) -> str:
+def _balance_text(balance: ProviderBalance, settings: ShopSettings) -> str:
     """`1,000.00 RUB ≈ $11.00`: the provider's own figure, and what it is worth in the store
     currency (what the low-balance alert compares); the first alone when they are the same."""
-    try:
-        value = to_decimal(await asyncio.wait_for(provider.balance(), 15))
-    except (ProviderError, TimeoutError, TypeError, ValueError) as exc:
-        return f"⚠️ {type(exc).__name__}"
-    own = f"{value:,.2f} {provider.currency}"
-    if provider.currency.upper() == app.settings.store_currency.upper() and rate == 1:
+    if balance.value is None:
+        return f"⚠️ {balance.error}"
+    own = f"{balance.value:,.2f} {balance.currency}"
+    if balance.in_store is None:
         return own
-    return f"{own} ≈ {_money(app, in_store_currency(value, rate))}"
+    return f"{own} ≈ {_money(settings, balance.in_store)}"
 
 
 @router.message(Command("provider"))
 async def cmd_provider(
-    message: Message, command: CommandObject, i18n: I18nContext, app: App
+    message: Message, command: CommandObject, i18n: I18nContext, admin_console: AdminConsole
 ) -> None:
     parts = (command.args or "").split()
-    names = {**app.providers, **app.smm_providers}
+    names = admin_console.providers
     if len(parts) != 2 or parts[1].lower() not in {"on", "off"} or parts[0] not in names:
         await message.answer(i18n.get("admin-provider-usage", names=", ".join(names) or "—"))
         return
     name, enabled = parts[0], parts[1].lower() == "on"
-    await app.set_provider_enabled(name, enabled)
+    await admin_console.set_provider_enabled(name, enabled)
     await message.answer(
         i18n.get(
             "admin-provider-set",
@@ -273,17 +285,17 @@ async def cmd_provider(
 
 @router.message(Command("markup"))
 async def cmd_markup(
-    message: Message, command: CommandObject, i18n: I18nContext, app: App
+    message: Message, command: CommandObject, i18n: I18nContext, admin_console: AdminConsole
 ) -> None:
     parts = (command.args or "").split()
-    markups = app.markups
+    markups = admin_console.markups
     if not parts:
         lines = [
             i18n.get(
                 "admin-markup-title", default=str(markups.default), env=str(markups.env_default)
             )
         ]
-        for name in {**app.providers, **app.smm_providers}:
+        for name in admin_console.providers:
             lines.append(
                 i18n.get(
                     "admin-markup-provider",
@@ -291,48 +303,49 @@ async def cmd_markup(
                     percent=str(markups.provider_markup(name)),
                 )
             )
-        for (country, service), value in sorted(markups.otp_items.items()):
-            lines.append(f"otp {escape(country)} {escape(service)}: {value}%")
-        for (provider, service_id), value in sorted(markups.smm_items.items()):
-            lines.append(f"smm {escape(provider)} {escape(service_id)}: {value}%")
+        for (country, service), percent in sorted(markups.otp_items.items()):
+            lines.append(f"otp {escape(country)} {escape(service)}: {percent}%")
+        for (provider, service_id), percent in sorted(markups.smm_items.items()):
+            lines.append(f"smm {escape(provider)} {escape(service_id)}: {percent}%")
         lines.append(i18n.get("admin-markup-usage"))
         await message.answer("\n".join(lines))
         return
     try:
-        scope, key, value = _markup_args(parts, app)
+        scope, key, value = _markup_args(parts, admin_console)
     except ValueError:
         await message.answer(i18n.get("admin-markup-usage"))
         return
-    await markups.set(app.db, scope, key, value)
-    await app.reprice()
+    await admin_console.set_markup(scope, key, value)
     shown = f"{value}%" if value is not None else i18n.get("admin-markup-reset")
     await message.answer(
         i18n.get("admin-markup-set", what=escape(" ".join(parts[:-1])), value=shown)
     )
 
 
-def _markup_args(parts: list[str], app: App):
+def _markup_args(parts: list[str], admin_console: AdminConsole) -> tuple[str, str, Decimal | None]:
     """`global 25` | `provider <name> 30` | `otp <ISO> <service> 15` | `smm <provider> <id> 40`,
     with `reset` instead of a number to remove an override."""
     scope = parts[0].lower()
     value = None if parts[-1].lower() == "reset" else parse_percent(parts[-1])
     if scope == GLOBAL and len(parts) == 2:
         return GLOBAL, "", value
-    if (
-        scope == PROVIDER
-        and len(parts) == 3
-        and parts[1] in {**app.providers, **app.smm_providers}
-    ):
+    if scope == PROVIDER and len(parts) == 3 and parts[1] in admin_console.providers:
         return PROVIDER, parts[1], value
     if scope == OTP_ITEM and len(parts) == 4 and len(parts[1]) <= 48 and len(parts[2]) <= 64:
         return OTP_ITEM, f"{parts[1].upper()}|{parts[2].lower()}", value
-    if scope == SMM_ITEM and len(parts) == 4 and parts[1] in app.smm_providers:
+    if scope == SMM_ITEM and len(parts) == 4 and parts[1] in admin_console.smm_providers:
         return SMM_ITEM, f"{parts[1]}|{parts[2]}", value
     raise ValueError(parts)
 
 
 @router.message(Command("adopt"))
-async def cmd_adopt(message: Message, command: CommandObject, i18n: I18nContext, app: App) -> None:
+async def cmd_adopt(
+    message: Message,
+    command: CommandObject,
+    i18n: I18nContext,
+    otp: activations.ActivationService,
+    smm_orders: smm.SmmOrderService,
+) -> None:
     """`/adopt <otp:12 | smm:7> <upstream order id> [phone]`: an order whose outcome was lost
     exists upstream after all; the bot takes it over (the other answer is /refund)."""
     parts = (command.args or "").split()
@@ -346,13 +359,13 @@ async def cmd_adopt(message: Message, command: CommandObject, i18n: I18nContext,
     upstream_id, phone = parts[1], parts[2] if len(parts) == 3 else None
     try:
         if kind == "otp":
-            await app.otp.adopt(order_id, upstream_id, phone)
+            await otp.adopt(order_id, upstream_id, phone)
         else:
-            await app.smm.adopt(order_id, upstream_id)
-    except (activations.NotFound, smm_orders.NotFound):
+            await smm_orders.adopt(order_id, upstream_id)
+    except (activations.NotFound, smm.NotFound):
         await message.answer(i18n.get("admin-order-not-found", order=f"{kind}:{order_id}"))
         return
-    except (activations.WrongState, smm_orders.WrongState):
+    except (activations.WrongState, smm.WrongState):
         await message.answer(i18n.get("admin-adopt-not-unknown", order=f"{kind}:{order_id}"))
         return
     await message.answer(

@@ -7,7 +7,7 @@ import logging
 import re
 from collections.abc import Callable
 
-from aiogram import Bot, Router
+from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
 from aiogram.filters import Command, CommandObject, Filter
 from aiogram.filters.callback_data import CallbackData
@@ -16,12 +16,13 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 from aiogram_i18n import I18nContext
 from aiogram_i18n.cores import FluentRuntimeCore
 
-from bot.settings import Settings
+from handlers.common import ShopSettings
+from handlers.routing import RouterTemplate
 from services import broadcast as bc
 from services.broadcast import BroadcastBusy, BroadcastService, BroadcastView
 
 log = logging.getLogger(__name__)
-router = Router(name=__name__)
+router = RouterTemplate(name=__name__)
 Translate = Callable[..., str]
 
 _COMMAND = re.compile(r"^/\S+\s*")
@@ -33,7 +34,7 @@ TITLE_KEYS = {
 
 
 class FromAdmin(Filter):
-    async def __call__(self, event: Message | CallbackQuery, settings: Settings) -> bool:
+    async def __call__(self, event: Message | CallbackQuery, settings: ShopSettings) -> bool:
         return event.from_user is not None and settings.is_admin(event.from_user.id)
 
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import contextlib
 import logging
 
-from aiogram import Router
 from aiogram.exceptions import TelegramAPIError, TelegramForbiddenError
 from aiogram.types import ErrorEvent
 
+from handlers.routing import RouterTemplate
+
 log = logging.getLogger(__name__)
-router = Router(name=__name__)
+router = RouterTemplate(name=__name__)
 
 
 @router.errors()

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from aiogram import F, Router
+from aiogram import F
 from aiogram.types import CallbackQuery, Message
 from aiogram_i18n import I18nContext
 
-router = Router(name=__name__)
+from handlers.routing import RouterTemplate
+
+router = RouterTemplate(name=__name__)
 
 
 @router.message(F.chat.type == "private", F.text.startswith("/"))

@@ -4,21 +4,21 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from aiogram import F, Router
+from aiogram import F
 from aiogram.filters import Command, CommandStart
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 from aiogram_i18n import I18nContext
 
-from bot.i18n import LANGUAGES
-from bot.settings import Settings
 from db.models import User
+from handlers.common import LANGUAGES, ShopSettings
 from handlers.render import show
+from handlers.routing import RouterTemplate
 from services.money import format_money
 from services.text import escape
 
-router = Router(name=__name__)
+router = RouterTemplate(name=__name__)
 
 
 class MenuAction(StrEnum):
@@ -61,7 +61,9 @@ def main_menu(i18n: I18nContext) -> InlineKeyboardMarkup:
 
 
 @router.message(CommandStart())
-async def cmd_start(message: Message, user: User, i18n: I18nContext, settings: Settings) -> None:
+async def cmd_start(
+    message: Message, user: User, i18n: I18nContext, settings: ShopSettings
+) -> None:
     name = escape(user.first_name or user.username or str(user.id))
     balance = format_money(user.balance, settings.store_currency)
     await message.answer(
@@ -71,7 +73,7 @@ async def cmd_start(message: Message, user: User, i18n: I18nContext, settings: S
 
 @router.callback_query(MenuCb.filter(F.action == MenuAction.MAIN))
 async def on_main_menu(
-    query: CallbackQuery, user: User, i18n: I18nContext, settings: Settings
+    query: CallbackQuery, user: User, i18n: I18nContext, settings: ShopSettings
 ) -> None:
     balance = format_money(user.balance, settings.store_currency)
     await show(query, i18n.get("menu-title", balance=balance), main_menu(i18n))
@@ -102,7 +104,7 @@ async def on_language_set(
     callback_data: LanguageCb,
     user: User,
     i18n: I18nContext,
-    settings: Settings,
+    settings: ShopSettings,
 ) -> None:
     await i18n.set_locale(callback_data.code)
     user.language = callback_data.code
@@ -111,17 +113,17 @@ async def on_language_set(
     await show(query, text, main_menu(i18n))
 
 
-def help_text(i18n: I18nContext, settings: Settings) -> str:
+def help_text(i18n: I18nContext, settings: ShopSettings) -> str:
     support = escape(settings.support_contact) or i18n.get("help-no-support")
     delay = str(max(1, round(settings.min_cancel_delay_s / 60)))
     return i18n.get("help-text", support=support, delay=delay)
 
 
 @router.callback_query(MenuCb.filter(F.action == MenuAction.HELP))
-async def on_help(query: CallbackQuery, i18n: I18nContext, settings: Settings) -> None:
+async def on_help(query: CallbackQuery, i18n: I18nContext, settings: ShopSettings) -> None:
     await show(query, help_text(i18n, settings), back_to_menu(i18n))
 
 
 @router.message(Command("help"))
-async def cmd_help(message: Message, i18n: I18nContext, settings: Settings) -> None:
+async def cmd_help(message: Message, i18n: I18nContext, settings: ShopSettings) -> None:
     await message.answer(help_text(i18n, settings), reply_markup=back_to_menu(i18n))

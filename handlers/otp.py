@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 
-from aiogram import F, Router
+from aiogram import F
 from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
 from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
@@ -12,20 +12,18 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, Message
 from aiogram_i18n import I18nContext
 
-from bot.i18n import number
-from bot.middlewares import notify_banned
-from bot.settings import Settings
-from db.engine import Database
 from db.models import User
 from handlers import otp_views as view
+from handlers.common import ShopSettings, notify_banned, number
 from handlers.menu import MenuAction, MenuCb
 from handlers.render import show
-from services import activations as act
-from services import wallet
+from handlers.routing import RouterTemplate
+from services import otp as act
+from services.accounts import Accounts
 from services.money import format_money
 from services.text import countdown
 
-router = Router(name=__name__)
+router = RouterTemplate(name=__name__)
 HISTORY_PER_PAGE = 5
 
 
@@ -37,11 +35,6 @@ def _is_demo(otp: act.ActivationService) -> bool:
     return any(p.is_demo for p in otp.providers.values())
 
 
-async def _balance(db: Database, user_id: int) -> int:
-    async with db.read() as session:
-        return await wallet.balance(session, user_id)
-
-
 # --- browsing ----------------------------------------------------------------------------------
 
 
@@ -51,7 +44,7 @@ async def on_buy_menu(
     user: User,
     i18n: I18nContext,
     otp: act.ActivationService,
-    settings: Settings,
+    settings: ShopSettings,
 ) -> None:
     if user.banned:
         await notify_banned(query, i18n)
@@ -75,8 +68,8 @@ async def on_browse(
     user: User,
     i18n: I18nContext,
     otp: act.ActivationService,
-    settings: Settings,
-    db: Database,
+    settings: ShopSettings,
+    accounts: Accounts,
     state: FSMContext,
 ) -> None:
     catalog, lang, currency = otp.catalog, i18n.locale, settings.store_currency
@@ -102,7 +95,7 @@ async def on_browse(
                 catalog, service, nav.p, lang, i18n.get, currency
             )
         elif nav.v == "q" and country and service:
-            await _confirm(query, otp, db, user, country, service, i18n, currency)
+            await _confirm(query, otp, accounts, user, country, service, i18n, currency)
             return
         else:
             await query.answer(i18n.get("otp-out-of-stock"), show_alert=True)
@@ -116,7 +109,7 @@ async def on_browse(
 async def _confirm(
     query: CallbackQuery,
     otp: act.ActivationService,
-    db: Database,
+    accounts: Accounts,
     user: User,
     country: str,
     service: str,
@@ -136,7 +129,7 @@ async def _confirm(
         return
     if alert is not None:
         await query.answer(alert, show_alert=True)
-    balance = await _balance(db, user.id)
+    balance = await accounts.balance(user.id)
     # The Buy button's token stands for this quote, kept server-side: a press is charged it.
     token = await otp.remember_quote(user.id, quote) if balance >= quote.price else ""
     text, markup = view.confirm_view(
@@ -151,7 +144,7 @@ async def on_search_text(
     state: FSMContext,
     i18n: I18nContext,
     otp: act.ActivationService,
-    settings: Settings,
+    settings: ShopSettings,
 ) -> None:
     await state.clear()
     text, markup = view.search_results_view(
@@ -170,8 +163,8 @@ async def on_buy(
     user: User,
     i18n: I18nContext,
     otp: act.ActivationService,
-    settings: Settings,
-    db: Database,
+    settings: ShopSettings,
+    accounts: Accounts,
 ) -> None:
     currency = settings.store_currency
     country = view.decode_country(otp.catalog, callback_data.c)
@@ -195,17 +188,17 @@ async def on_buy(
         return
     except act.ConfirmAgain:
         alert = i18n.get("otp-confirm-again")
-        await _confirm(query, otp, db, user, country, service, i18n, currency, alert=alert)
+        await _confirm(query, otp, accounts, user, country, service, i18n, currency, alert=alert)
         return
     except act.PriceChanged as exc:
         alert = i18n.get("otp-price-changed", price=format_money(exc.price, currency))
-        await _confirm(query, otp, db, user, country, service, i18n, currency, alert=alert)
+        await _confirm(query, otp, accounts, user, country, service, i18n, currency, alert=alert)
         return
     except act.TooManyActive as exc:
         await query.answer(i18n.get("otp-too-many", limit=number(exc.limit)), show_alert=True)
         return
     except act.NotEnoughMoney:
-        await _confirm(query, otp, db, user, country, service, i18n, currency)
+        await _confirm(query, otp, accounts, user, country, service, i18n, currency)
         return
     # Paid for: the purchase goes ahead whatever the chat says (blocked, flood limit...).
     with contextlib.suppress(TelegramAPIError):
@@ -278,7 +271,7 @@ async def on_activation_action(
     user: User,
     i18n: I18nContext,
     otp: act.ActivationService,
-    settings: Settings,
+    settings: ShopSettings,
 ) -> None:
     currency = settings.store_currency
     action, activation_id = callback_data.a, callback_data.i
@@ -340,7 +333,7 @@ async def on_history(
     user: User,
     i18n: I18nContext,
     otp: act.ActivationService,
-    settings: Settings,
+    settings: ShopSettings,
 ) -> None:
     text, markup = await _history(user, 0, i18n, otp, settings.store_currency)
     await show(query, text, markup)
@@ -353,7 +346,7 @@ async def on_history_page(
     user: User,
     i18n: I18nContext,
     otp: act.ActivationService,
-    settings: Settings,
+    settings: ShopSettings,
 ) -> None:
     page = max(0, min(callback_data.p, 10_000))
     text, markup = await _history(user, page, i18n, otp, settings.store_currency)
@@ -366,7 +359,7 @@ async def cmd_history(
     user: User,
     i18n: I18nContext,
     otp: act.ActivationService,
-    settings: Settings,
+    settings: ShopSettings,
 ) -> None:
     text, markup = await _history(user, 0, i18n, otp, settings.store_currency)
     await message.answer(text, reply_markup=markup)

@@ -18,7 +18,7 @@ from aiogram_i18n.cores import FluentRuntimeCore
 
 from db.models import Activation
 from handlers.menu import MenuAction, MenuCb
-from services import activations as act
+from services import otp as act
 from services.catalog import OtpCatalog, Page
 from services.money import format_money
 from services.text import countdown, escape
@@ -58,7 +58,7 @@ def encode_key(key: str) -> str:
     """Catalog keys may hold ':' or be long (`smsactivate:204`): such keys travel hashed."""
     if _SAFE_KEY.fullmatch(key):
         return key
-    return "~" + hashlib.sha1(key.encode()).hexdigest()[:12]
+    return "~" + hashlib.sha1(key.encode(), usedforsecurity=False).hexdigest()[:12]
 
 
 def decode_country(catalog: OtpCatalog, value: str) -> str | None:
@@ -315,16 +315,8 @@ def card_view(
             kb.button(
                 text=t("otp-button-finish"), callback_data=OtpAction(a="finish", i=activation.id)
             )
-    elif status == act.FINISHED:
-        lines.append(t("otp-card-finished"))
-    elif status == act.CANCELLED:
-        lines.append(t("otp-card-cancelled", price=price))
-    elif status == act.EXPIRED:
-        lines.append(t("otp-card-expired", price=price))
-    elif status == act.FAILED:
-        reason = activation.fail_reason or "other"
-        key = f"otp-reason-{reason}" if reason in _REASONS else "otp-reason-other"
-        lines.append(t("otp-card-failed", reason=t(key), price=price))
+    elif (closed := _closed_line(activation, t, price)) is not None:
+        lines.append(closed)
     elif status == act.UNKNOWN:
         lines.append(t("otp-card-unknown"))
         kb.button(
@@ -337,6 +329,22 @@ def card_view(
     kb.button(text=t("button-menu"), callback_data=MenuCb(action=MenuAction.MAIN))
     kb.adjust(2, 1, 1)
     return "\n".join(lines), kb.as_markup()
+
+
+def _closed_line(activation: Activation, t: Translate, price: str) -> str | None:
+    """The card's line for an activation that has ended; None while it has not."""
+    match activation.status:
+        case act.FINISHED:
+            return t("otp-card-finished")
+        case act.CANCELLED:
+            return t("otp-card-cancelled", price=price)
+        case act.EXPIRED:
+            return t("otp-card-expired", price=price)
+        case act.FAILED:
+            reason = activation.fail_reason or "other"
+            key = f"otp-reason-{reason}" if reason in _REASONS else "otp-reason-other"
+            return t("otp-card-failed", reason=t(key), price=price)
+    return None
 
 
 _REASONS = {act.REASON_NO_NUMBERS, act.REASON_PROVIDER_ERROR, act.REASON_NO_UPSTREAM_ORDER}
@@ -414,10 +422,11 @@ class TelegramPresenter:
         )
 
     def closed_text(self, activation: Activation, language: str) -> str:
-        key = {
+        keys: dict[str, str] = {
             act.CANCELLED: "otp-closed-cancelled",
             act.EXPIRED: "otp-closed-expired",
-        }.get(activation.status, "otp-closed-failed")
+        }
+        key = keys.get(activation.status, "otp-closed-failed")
         return self._t(language)(
             key,
             service=escape(self.catalog.service_name(activation.service)),

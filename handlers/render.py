@@ -19,7 +19,7 @@ async def show(
         except TelegramBadRequest as exc:
             if "message is not modified" not in exc.message:
                 await message.answer(text, reply_markup=markup)
-    elif query.from_user is not None and query.bot is not None:
+    elif query.bot is not None:
         await query.bot.send_message(query.from_user.id, text, reply_markup=markup)
     with contextlib.suppress(TelegramBadRequest):
         await query.answer()

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from aiogram import F, Router
+from aiogram import F
 from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
 from aiogram.filters import StateFilter
 from aiogram.fsm.context import FSMContext
@@ -16,20 +16,19 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from aiogram_i18n import I18nContext
 
-from bot.middlewares import notify_banned
-from bot.settings import Settings
-from db.engine import Database
 from db.models import SmmOrder, User
 from handlers import smm_views as view
+from handlers.common import ShopSettings, notify_banned
 from handlers.menu import MenuAction, MenuCb, main_menu
 from handlers.render import show
-from services import smm_orders as smm
-from services import wallet
+from handlers.routing import RouterTemplate
+from services import smm
+from services.accounts import Accounts
 from services.money import format_money
 from services.providers.base import SmmServiceType
 from services.smm_catalog import SmmItem
 
-router = Router(name=__name__)
+router = RouterTemplate(name=__name__)
 ORDERS_PER_PAGE = 5
 
 
@@ -52,11 +51,6 @@ STEP_STATES = {
     "runs": SmmForm.runs,
     "interval": SmmForm.interval,
 }
-
-
-async def _balance(db: Database, user_id: int) -> int:
-    async with db.read() as session:
-        return await wallet.balance(session, user_id)
 
 
 async def _leave_form(state: FSMContext) -> None:
@@ -86,7 +80,7 @@ async def on_smm_section(
     user: User,
     i18n: I18nContext,
     smm_orders: smm.SmmOrderService,
-    settings: Settings,
+    settings: ShopSettings,
     state: FSMContext,
 ) -> None:
     await _leave_form(state)
@@ -104,9 +98,10 @@ async def on_nav(
     query: CallbackQuery,
     callback_data: view.SmmNav,
     user: User,
+    accounts: Accounts,
     i18n: I18nContext,
     smm_orders: smm.SmmOrderService,
-    settings: Settings,
+    settings: ShopSettings,
     state: FSMContext,
 ) -> None:
     catalog, currency, nav = smm_orders.catalog, settings.store_currency, callback_data
@@ -117,7 +112,7 @@ async def on_nav(
             await query.answer(i18n.get("smm-form-closed"), show_alert=True)
             return
         await state.clear()
-        balance = format_money(await _balance(smm_orders.db, user.id), currency)
+        balance = format_money(await accounts.balance(user.id), currency)
         text = i18n.get("smm-form-cancelled") + "\n\n" + i18n.get("menu-title", balance=balance)
         await show(query, text, main_menu(i18n))
         return
@@ -250,6 +245,7 @@ async def _advance(
     user: User,
     currency: str,
     step: str | None,
+    accounts: Accounts,
 ) -> None:
     """Store the draft and ask for `step`, or show the confirmation when it is None."""
     await state.update_data(**draft.to_data())
@@ -259,7 +255,7 @@ async def _advance(
         text, markup = view.prompt_view(step, item, i18n.get, currency, form_id, draft)
         await message.answer(text, reply_markup=markup)
         return
-    await _confirm(message, state, draft, i18n, smm_orders, user, currency)
+    await _confirm(message, state, draft, i18n, smm_orders, user, currency, accounts)
 
 
 async def _confirm(
@@ -270,6 +266,7 @@ async def _confirm(
     smm_orders: smm.SmmOrderService,
     user: User,
     currency: str,
+    accounts: Accounts,
 ) -> None:
     try:
         quote = smm_orders.quote(draft)
@@ -288,7 +285,7 @@ async def _confirm(
     await state.set_state(None)
     await state.update_data(token=token, price=quote.total)
     form_id = await _form_id(state)
-    balance = await _balance(smm_orders.db, user.id)
+    balance = await accounts.balance(user.id)
     text, markup = view.confirm_view(quote, balance, i18n.get, currency, token, form_id)
     await message.answer(text, reply_markup=markup)
 
@@ -368,9 +365,10 @@ async def on_form_text(
     state: FSMContext,
     raw_state: str,
     user: User,
+    accounts: Accounts,
     i18n: I18nContext,
     smm_orders: smm.SmmOrderService,
-    settings: Settings,
+    settings: ShopSettings,
 ) -> None:
     """The user's answer to the step the form is at: re-ask with the error, or move on."""
     found = await _form_item(message, state, i18n, smm_orders)
@@ -386,7 +384,9 @@ async def on_form_text(
         return
     draft = form_step.fill(draft, value)
     next_step = form_step.then(item, draft)
-    await _advance(message, state, draft, item, i18n, smm_orders, user, currency, next_step)
+    await _advance(
+        message, state, draft, item, i18n, smm_orders, user, currency, next_step, accounts
+    )
 
 
 @router.callback_query(view.SmmSkip.filter(), SmmForm.runs)
@@ -395,9 +395,10 @@ async def on_skip_dripfeed(
     callback_data: view.SmmSkip,
     state: FSMContext,
     user: User,
+    accounts: Accounts,
     i18n: I18nContext,
     smm_orders: smm.SmmOrderService,
-    settings: Settings,
+    settings: ShopSettings,
 ) -> None:
     draft, data = await _form(state)
     if not _open_form(data, callback_data.f):
@@ -409,7 +410,9 @@ async def on_skip_dripfeed(
         return
     with contextlib.suppress(TelegramBadRequest):
         await query.answer()
-    await _confirm(message, state, draft, i18n, smm_orders, user, settings.store_currency)
+    await _confirm(
+        message, state, draft, i18n, smm_orders, user, settings.store_currency, accounts
+    )
 
 
 @router.callback_query(view.SmmSkip.filter())
@@ -430,9 +433,10 @@ async def on_confirm(
     query: CallbackQuery,
     callback_data: view.SmmConfirm,
     user: User,
+    accounts: Accounts,
     i18n: I18nContext,
     smm_orders: smm.SmmOrderService,
-    settings: Settings,
+    settings: ShopSettings,
     state: FSMContext,
 ) -> None:
     currency, token = settings.store_currency, callback_data.t
@@ -471,10 +475,10 @@ async def on_confirm(
             i18n.get("smm-price-changed", price=format_money(exc.price, currency)),
             show_alert=True,
         )
-        await _reconfirm(query, state, draft, i18n, smm_orders, user, currency)
+        await _reconfirm(query, state, draft, i18n, smm_orders, user, currency, accounts)
         return
     except smm.NotEnoughMoney:
-        await _reconfirm(query, state, draft, i18n, smm_orders, user, currency)
+        await _reconfirm(query, state, draft, i18n, smm_orders, user, currency, accounts)
         return
     await state.clear()
     # Paid for: the purchase goes ahead whatever the chat says (blocked, flood limit...).
@@ -516,6 +520,7 @@ async def _reconfirm(
     smm_orders: smm.SmmOrderService,
     user: User,
     currency: str,
+    accounts: Accounts,
 ) -> None:
     """Show the confirmation again (new price, or what is missing), with a fresh token."""
     item = smm_orders.catalog.item(draft.service)
@@ -535,7 +540,7 @@ async def _reconfirm(
     token = smm.new_token()
     await state.update_data(token=token, price=quote.total)
     form_id = await _form_id(state)
-    balance = await _balance(smm_orders.db, user.id)
+    balance = await accounts.balance(user.id)
     await show(query, *view.confirm_view(quote, balance, i18n.get, currency, token, form_id))
 
 
@@ -587,7 +592,7 @@ async def on_orders(
     user: User,
     i18n: I18nContext,
     smm_orders: smm.SmmOrderService,
-    settings: Settings,
+    settings: ShopSettings,
     state: FSMContext,
 ) -> None:
     await _leave_form(state)
@@ -601,7 +606,7 @@ async def on_order_action(
     user: User,
     i18n: I18nContext,
     smm_orders: smm.SmmOrderService,
-    settings: Settings,
+    settings: ShopSettings,
 ) -> None:
     action, order_id = callback_data.a, callback_data.i
     try:

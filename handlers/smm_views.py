@@ -12,10 +12,10 @@ from aiogram.types import InlineKeyboardMarkup
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 from aiogram_i18n.cores import FluentRuntimeCore
 
-from bot.i18n import number as as_number  # `number` names page numbers here
 from db.models import SmmOrder
+from handlers.common import number as as_number  # `number` names page numbers here
 from handlers.menu import MenuAction, MenuCb
-from services import smm_orders as smm
+from services import smm
 from services.catalog import Page
 from services.money import format_money
 from services.providers.base import SmmServiceType
@@ -65,7 +65,7 @@ class SmmAct(CallbackData, prefix="sa"):
     p: int = 0
 
 
-STATUS_KEYS = {
+STATUS_KEYS: dict[str, str] = {
     smm.PLACING: "smm-status-placing",
     smm.PENDING: "smm-status-pending",
     smm.IN_PROGRESS: "smm-status-in-progress",
@@ -188,7 +188,8 @@ def fit(text: str, limit: int = TEXT_MAX) -> str:
     still open are closed. The parts are cut first, so this normally changes nothing."""
     if _units(text) <= limit:  # HTML is never shorter than what it shows
         return text
-    visible, cut, open_tags = 0, 0, []
+    visible, cut = 0, 0
+    open_tags: list[str] = []
     for token in _TOKEN.finditer(text):
         closing, tag = token.group(1), token.group(2)
         if tag is not None:
@@ -347,8 +348,9 @@ def prompt_text(
                 price=rate_text(item, t, currency),
             )
         case "comments":
-            low, high = as_number(item.min), as_number(item.max)
-            return t("smm-ask-comments", name=name, min=low, max=high)
+            return t(
+                "smm-ask-comments", name=name, min=as_number(item.min), max=as_number(item.max)
+            )
         case "answer":
             return t("smm-ask-answer", name=name)
         case "usernames":
@@ -570,11 +572,12 @@ class SmmPresenter:
             "name": _name(order.service_name),
             "refund": money(order.refunded, self.currency),
         }
-        key = {
+        keys: dict[str, str] = {
             smm.COMPLETED: "smm-closed-completed",
             smm.PARTIAL: "smm-closed-partial",
             smm.CANCELLED: "smm-closed-cancelled",
-        }.get(order.status, "smm-closed-failed")
+        }
+        key = keys.get(order.status, "smm-closed-failed")
         extra = {}
         if order.status == smm.PARTIAL:
             remains, quantity = order.remains or 0, smm.units(order)

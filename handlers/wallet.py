@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
-from aiogram import F, Router
+from aiogram import F
 from aiogram.filters import Command
 from aiogram.types import CallbackQuery, Message
 from aiogram_i18n import I18nContext
 
-from bot.settings import Settings
-from db.engine import Database
 from db.models import LedgerEntry, User
+from handlers.common import ShopSettings
 from handlers.menu import MenuAction, MenuCb, back_to_menu
 from handlers.render import show
-from services import wallet
+from handlers.routing import RouterTemplate
+from services.accounts import Accounts
 from services.money import format_money
 from services.text import escape
 
-router = Router(name=__name__)
+router = RouterTemplate(name=__name__)
 
 REASON_KEYS = {
     "topup": "reason-topup",
@@ -32,10 +32,10 @@ def reason_text(entry: LedgerEntry, i18n: I18nContext) -> str:
     return i18n.get(key) if key else i18n.get("reason-other", reason=escape(entry.reason))
 
 
-async def balance_text(db: Database, user: User, i18n: I18nContext, currency: str) -> str:
-    async with db.read() as session:
-        current = await wallet.balance(session, user.id)
-        rows = await wallet.history(session, user.id, limit=10)
+async def balance_text(
+    accounts: Accounts, user: User, i18n: I18nContext, currency: str
+) -> str:
+    current, rows = await accounts.statement(user.id, limit=10)
     lines = [i18n.get("balance-title", balance=format_money(current, currency)), ""]
     if rows:
         lines.append(i18n.get("balance-history-title"))
@@ -57,15 +57,15 @@ async def balance_text(db: Database, user: User, i18n: I18nContext, currency: st
 
 @router.callback_query(MenuCb.filter(F.action == MenuAction.BALANCE))
 async def on_balance(
-    query: CallbackQuery, user: User, db: Database, i18n: I18nContext, settings: Settings
+    query: CallbackQuery, user: User, accounts: Accounts, i18n: I18nContext, settings: ShopSettings
 ) -> None:
-    text = await balance_text(db, user, i18n, settings.store_currency)
+    text = await balance_text(accounts, user, i18n, settings.store_currency)
     await show(query, text, back_to_menu(i18n))
 
 
 @router.message(Command("balance"))
 async def cmd_balance(
-    message: Message, user: User, db: Database, i18n: I18nContext, settings: Settings
+    message: Message, user: User, accounts: Accounts, i18n: I18nContext, settings: ShopSettings
 ) -> None:
-    text = await balance_text(db, user, i18n, settings.store_currency)
+    text = await balance_text(accounts, user, i18n, settings.store_currency)
     await message.answer(text, reply_markup=back_to_menu(i18n))

@@ -9,6 +9,7 @@ from typing import Literal
 
 from db import repositories as repo
 from db.engine import Database
+from db.models import LedgerEntry
 from services import outbox, wallet
 from services.notifier import Notifier
 
@@ -53,7 +54,7 @@ async def admin_adjust(
                 admin_id=admin_id,
                 comment=comment,
             )
-            if not result.applied:
+            if not result.applied or result.balance is None:  # applied: always has a balance
                 raise wallet.DuplicateOperation(key)
             new_balance = result.balance
         else:
@@ -66,7 +67,6 @@ async def admin_adjust(
                 admin_id=admin_id,
                 comment=comment,
             )
-        assert new_balance is not None
         await outbox.enqueue(session, user.id, notice(user.language, new_balance), direction)
         if notifier is not None:
             await notifier.emit(
@@ -78,3 +78,20 @@ async def admin_adjust(
 async def audit(db: Database) -> wallet.AuditReport:
     async with db.read() as session:
         return await wallet.audit(session)
+
+
+class Accounts:
+    """A customer's wallet as the screens read it, each read its own unit of work."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def balance(self, user_id: int) -> int:
+        async with self.db.read() as session:
+            return await wallet.balance(session, user_id)
+
+    async def statement(self, user_id: int, limit: int = 10) -> tuple[int, list[LedgerEntry]]:
+        """The balance and the last `limit` ledger rows, from one snapshot."""
+        async with self.db.read() as session:
+            current = await wallet.balance(session, user_id)
+            return current, await wallet.history(session, user_id, limit=limit)

@@ -4,11 +4,13 @@ provider switches. Plain results; the admin handlers render them."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import ROUND_CEILING, Decimal
 
 from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import repositories as repo
 from db.engine import Database
@@ -17,7 +19,9 @@ from services import outbox, wallet
 from services.ids import is_id
 from services.money import MICRO
 from services.notifier import Notifier
-from services.smm_orders import units, upstream_cost
+from services.orders import core
+from services.orders.lifecycle import LIFECYCLES
+from services.smm import units, upstream_cost
 
 PERIODS = {"today": None, "7d": timedelta(days=7), "30d": timedelta(days=30)}
 _ORDER_REF = re.compile(r"^(?:(otp|smm)[:#]?)?#?([0-9]{1,40})$", re.IGNORECASE)
@@ -203,7 +207,7 @@ async def refund_order(
     *,
     admin_id: int,
     reason: str | None,
-    notice,
+    notice: Callable[[str, int], str],
     notifier: Notifier | None = None,
 ) -> RefundOutcome:
     """A manual refund, once per order: the same key as the automatic one, so an order the bot
@@ -226,11 +230,9 @@ class _AlreadyRefunded(Exception):
         self.outcome = outcome
 
 
-# What a manual refund does to an open order: the same moves the lifecycles allow. An OTP buy
-# still waiting for its upstream's answer is refused (the number may be bought that very moment,
-# and then nobody would record it); so is an SMM order whose `add` is on its way.
-ADMIN_REFUND_OTP = {"waiting": "cancelled", "unknown": "cancelled", "received": "finished"}
-ADMIN_REFUND_SMM = {"unknown": "cancelled", "pending": "cancelled", "in_progress": "cancelled"}
+# An OTP buy waiting for its upstream's answer cannot be refunded by hand (the number may be
+# bought that very moment, and then nobody would record it); nor an SMM order whose `add` is on
+# its way. Every other move is the lifecycle's own `admin_refund` row.
 IN_FLIGHT = {"otp": "buying", "smm": "placing"}
 
 
@@ -238,7 +240,16 @@ class OrderBusy(AdminError):
     """The order is being bought or placed right now: refund it once that is over."""
 
 
-async def _refund_in_tx(db, kind, order_id, admin_id, reason, notice, notifier, now):
+async def _refund_in_tx(
+    db: Database,
+    kind: str,
+    order_id: int,
+    admin_id: int,
+    reason: str | None,
+    notice: Callable[[str, int], str],
+    notifier: Notifier | None,
+    now: datetime,
+) -> RefundOutcome:
     for _ in range(5):  # a concurrent change of the same order: read it again
         async with db.write() as session:
             outcome = await _refund_once(session, kind, order_id, admin_id, reason, now)
@@ -265,43 +276,46 @@ async def _refund_in_tx(db, kind, order_id, admin_id, reason, notice, notifier, 
     raise OrderBusy(f"{kind}:{order_id}")
 
 
-async def _refund_once(session, kind, order_id, admin_id, reason, now) -> RefundOutcome | None:
-    """One conditional UPDATE that moves the order as its lifecycle allows and bounds what is
-    refunded by what was paid; None when the order changed since it was read."""
-    model = Activation if kind == "otp" else SmmOrder
-    order = await session.get(model, order_id)
+async def _refund_once(
+    session: AsyncSession,
+    kind: str,
+    order_id: int,
+    admin_id: int,
+    reason: str | None,
+    now: datetime,
+) -> RefundOutcome | None:
+    """The order's own admin-refund transition, bounded by what was paid; None when the order
+    changed since it was read (the transition matched nothing)."""
+    order: Activation | SmmOrder | None = await session.get(core.MODELS[kind], order_id)
     if order is None:
         raise UnknownOrder(f"{kind}:{order_id}")
     if order.status == IN_FLIGHT[kind]:
         raise OrderBusy(f"{kind}:{order_id}")
-    moves = ADMIN_REFUND_OTP if kind == "otp" else ADMIN_REFUND_SMM
-    values: dict[str, object] = {"updated_at": now}
-    if order.status in moves:
-        values.update(status=moves[order.status], fail_reason="admin", closed_at=now)
-    query = update(model).where(model.id == order_id, model.status == order.status)
-    if kind == "otp":
-        amount, key = order.price, f"refund:otp:{order_id}"
-    else:
-        amount, key = order.price - order.refunded, f"refund:smm:{order_id}:admin"
-        if amount <= 0:
-            return RefundOutcome(False, kind, order_id, order.user_id, 0)
-        values["refunded"] = SmmOrder.price
-        query = query.where(SmmOrder.refunded == order.refunded)
-    result = await session.execute(query.values(**values).returning(model.id))
-    if result.first() is None:
-        return None  # nothing was written
-    applied = await wallet.refund(
+    move = LIFECYCLES[kind].admin_refund.get(order.status)
+    if move is None:  # closed with a full refund already (cancelled, expired, failed)
+        return RefundOutcome(False, kind, order_id, order.user_id, 0)
+    target, refund = move
+    seen = getattr(order, "refunded", 0)
+    if seen >= order.price:  # an SMM order refunded in full already
+        return RefundOutcome(False, kind, order_id, order.user_id, 0)
+    moved = await core.move(
         session,
-        order.user_id,
-        amount,
-        key=key,
-        ref=f"{kind}:{order_id}",
+        kind,
+        order_id,
+        (order.status,),
+        target,
+        now=now,
+        refund=refund,
+        reason="admin" if target != order.status else None,
+        seen_refunded=seen,
         admin_id=admin_id,
         comment=reason,
     )
-    if not applied.applied:
-        raise _AlreadyRefunded(RefundOutcome(False, kind, order_id, order.user_id, amount))
-    return RefundOutcome(True, kind, order_id, order.user_id, amount)
+    if moved is None:
+        return None  # nothing was written
+    if not moved.refunded:
+        raise _AlreadyRefunded(RefundOutcome(False, kind, order_id, order.user_id, 0))
+    return RefundOutcome(True, kind, order_id, order.user_id, moved.refunded)
 
 
 async def provider_switches(db: Database) -> dict[str, bool]:

@@ -21,8 +21,10 @@ import logging
 import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any, cast
 
-from sqlalchemy import func, insert, literal, select, update
+from sqlalchemy import CursorResult, Update, func, insert, literal, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import repositories as repo
 from db.engine import Database
@@ -99,12 +101,13 @@ class BroadcastService:
         send: Sender,
         *,
         rate_per_s: float = 25.0,
+        progress: Progress | None = None,
         progress_every_s: float = 2.0,
         concurrency: int | None = None,
     ) -> None:
         self.db = db
         self.send = send
-        self.progress: Progress = _no_progress
+        self.progress: Progress = progress or _no_progress
         self.interval_s = 1.0 / rate_per_s
         self.progress_every_s = progress_every_s
         # Enough senders in flight to keep the pace with ~200 ms per Telegram call.
@@ -152,7 +155,8 @@ class BroadcastService:
             broadcast_id = broadcast.id
         log.info("broadcast created", extra={"broadcast_id": broadcast_id, "total": total})
         view = await self.view(broadcast_id)
-        assert view is not None
+        if view is None:  # committed above: only a concurrent delete could do this
+            raise RuntimeError(f"broadcast {broadcast_id} vanished right after it was created")
         return view
 
     async def start(
@@ -203,19 +207,20 @@ class BroadcastService:
                 )
             )
             for broadcast_id in ids:
-                in_doubt = await session.execute(
+                in_doubt = await _updated(
+                    session,
                     update(BroadcastDelivery)
                     .where(
                         BroadcastDelivery.broadcast_id == broadcast_id,
                         BroadcastDelivery.status == SENDING,
                     )
-                    .values(status=UNKNOWN, detail="in flight when the bot stopped")
+                    .values(status=UNKNOWN, detail="in flight when the bot stopped"),
                 )
-                if in_doubt.rowcount:
+                if in_doubt:
                     await session.execute(
                         update(Broadcast)
                         .where(Broadcast.id == broadcast_id)
-                        .values(failed=Broadcast.failed + in_doubt.rowcount)
+                        .values(failed=Broadcast.failed + in_doubt)
                     )
         for broadcast_id in ids:
             log.info("broadcast resumed", extra={"broadcast_id": broadcast_id})
@@ -350,16 +355,17 @@ class BroadcastService:
                 )
                 if user_id is None:
                     return None
-                claimed = await session.execute(
+                claimed = await _updated(
+                    session,
                     update(BroadcastDelivery)
                     .where(
                         BroadcastDelivery.broadcast_id == run.broadcast_id,
                         BroadcastDelivery.user_id == user_id,
                         BroadcastDelivery.status == PENDING,
                     )
-                    .values(status=SENDING)
+                    .values(status=SENDING),
                 )
-                if claimed.rowcount == 1:
+                if claimed == 1:
                     return user_id
 
     async def _deliver(self, run: _Run, user_id: int) -> SendResult:
@@ -450,3 +456,10 @@ class BroadcastService:
             await self.progress(view)
         except Exception:
             log.exception("broadcast progress failed", extra={"broadcast_id": view.id})
+
+
+async def _updated(session: AsyncSession, statement: Update) -> int:
+    """Run an UPDATE; how many rows it changed. `execute()` is typed to return a plain Result,
+    but an UPDATE without RETURNING gives a CursorResult, which has the count."""
+    result = cast("CursorResult[Any]", await session.execute(statement))
+    return result.rowcount

@@ -13,22 +13,20 @@ fetching.
 from __future__ import annotations
 
 import asyncio
-import gc
 import json
 import logging
 import math
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from operator import attrgetter, itemgetter
-from typing import Generic, Literal, NamedTuple, Protocol, TypeVar
+from typing import Any, Generic, Literal, NamedTuple, Protocol, TypeGuard, TypeVar
 
 from services.money import CENT, MAX_ADMIN_AMOUNT, MICRO, to_decimal
 from services.pricing import otp_price
 from services.providers import tables
-from services.providers.base import OtpOffer, OtpProvider
+from services.providers.base import OFFER_FIELDS, OfferRow, OtpOffer, OtpOffers, OtpProvider
 
 log = logging.getLogger(__name__)
 
@@ -125,20 +123,11 @@ class RefreshReport:
     offers: int  # (country, service, provider) offers in stock after the refresh
 
 
-# An OtpOffer in stock, kept as a plain tuple in this field order: ~50k pydantic models would
-# hold ~50 MB for nothing, and a plain tuple of str/int/Decimal is untracked by the cyclic GC.
-_Row = tuple[str, str, Decimal, int, str, str, str | None, str | None]
-_ROW_FIELDS = (
-    "country",
-    "service",
-    "price",
-    "stock",
-    "native_country",
-    "native_service",
-    "country_name",
-    "service_name",
-)
-_row_of = attrgetter(*_ROW_FIELDS)
+# An OtpOffer in stock, kept as a plain tuple of its fields in order (an OtpOffers row): ~50k
+# pydantic models would hold ~50 MB for nothing, and a plain tuple of str/int/Decimal is
+# untracked by the cyclic GC.
+_Row = OfferRow
+_row_of = attrgetter(*OFFER_FIELDS)
 
 
 @dataclass(slots=True)
@@ -197,7 +186,7 @@ class OtpCatalog:
             raise ValueError(f"no rate for provider(s): {', '.join(missing)}")
         self.rates = {name: to_decimal(rates[name]) for name in self.providers}  # no floats
         rule = price_rule.markup_for if hasattr(price_rule, "markup_for") else price_rule
-        self._markup_for: MarkupFn = rule  # type: ignore[assignment]
+        self._markup_for: MarkupFn = rule
         self.price_step = price_step
         self.fetch_timeout_s = fetch_timeout_s
         self.build_in_thread = build_in_thread
@@ -210,7 +199,7 @@ class OtpCatalog:
     def set_price_rule(self, price_rule: PriceRule | MarkupFn) -> None:
         """A new markup rule; takes effect at the next rebuild()."""
         rule = price_rule.markup_for if hasattr(price_rule, "markup_for") else price_rule
-        self._markup_for = rule  # type: ignore[assignment]
+        self._markup_for = rule
 
     # --- refresh -------------------------------------------------------------------------
 
@@ -244,7 +233,7 @@ class OtpCatalog:
             if self.build_in_thread:
                 return await asyncio.to_thread(_rows_from, offers)
             return _rows_from(offers)
-        except Exception as exc:  # one provider's failure must not break the others
+        except Exception as exc:  # noqa: BLE001 - refresh() logs it; the others go on
             return exc
 
     async def rebuild(self) -> None:
@@ -264,11 +253,8 @@ class OtpCatalog:
     def _build(
         self, sources: Mapping[str, Sequence[_Row]], rates: Mapping[str, Decimal]
     ) -> _Index:
-        # ~300k small tuples are allocated here: the cyclic GC would scan the growing heap again
-        # and again (about a third of the build time) for cycles that cannot exist.
-        with _gc_paused():
-            cells, country_names, service_names = self._price_all(sources, rates)
-            return _index_from(cells, country_names, service_names)
+        cells, country_names, service_names = self._price_all(sources, rates)
+        return _index_from(cells, country_names, service_names)
 
     def _price_all(
         self, sources: Mapping[str, Sequence[_Row]], rates: Mapping[str, Decimal]
@@ -296,7 +282,8 @@ class OtpCatalog:
                         user_price = _user_price(price, rate, markup, step)
                         prices[(price, rate, markup)] = user_price
                 except (ArithmeticError, TypeError, ValueError):  # sNaN cannot even be hashed
-                    user_price = 0
+                    dropped.append(row)
+                    continue
                 if user_price <= 0:
                     dropped.append(row)
                     continue
@@ -311,14 +298,8 @@ class OtpCatalog:
                     country_names.setdefault(country, c_name)
                 if s_name:
                     service_names.setdefault(service, s_name)
-            if dropped:
-                _log_dropped(provider, dropped)
-            for key, offer in best.items():
-                cell = cells.get(key)
-                if cell is None:
-                    cells[key] = [offer]
-                else:
-                    cell.append(offer)
+            _log_dropped(provider, dropped)
+            _add_offers(cells, best)
         return cells, country_names, service_names
 
     # --- readers (no I/O, no sorting) ------------------------------------------------------
@@ -471,17 +452,31 @@ def _user_price(price: object, rate: Decimal, markup: Decimal, step: int) -> int
     """The store price of one upstream price, or 0 when it must not be sold: an upstream price
     that is not a positive finite Decimal (free, negative, NaN, a float), or a store price above
     MAX_OFFER_PRICE_MICRO (`1e30` from a broken upstream would overflow the database)."""
-    if not _is_price(price) or price <= 0:  # type: ignore[operator]
+    if not _is_price(price) or price <= 0:
         return 0
-    user_price = otp_price(price, rate, markup, step)  # type: ignore[arg-type]
+    user_price = otp_price(price, rate, markup, step)
     return user_price if 0 < user_price <= MAX_OFFER_PRICE_MICRO else 0
 
 
-def _is_price(value: object) -> bool:
+def _is_price(value: object) -> TypeGuard[Decimal]:
     return type(value) is Decimal and value.is_finite()
 
 
+def _add_offers(
+    cells: dict[tuple[str, str], list[Offer]], best: Mapping[tuple[str, str], Offer]
+) -> None:
+    """One provider's best offer per (country, service) added to every provider's."""
+    for key, offer in best.items():
+        cell = cells.get(key)
+        if cell is None:
+            cells[key] = [offer]
+        else:
+            cell.append(offer)
+
+
 def _log_dropped(provider: str, rows: Sequence[_Row]) -> None:
+    if not rows:
+        return
     country, service, price, stock = rows[0][:4]
     log.warning(
         "catalog: %s: dropped %d offers with an unusable price or stock (first: %s/%s, "
@@ -612,10 +607,10 @@ def _country_orders(
 
 def _rows_from(offers: Iterable[OtpOffer]) -> tuple[_Row, ...]:
     """Sold-out offers are left out; a stock that is not a count (negative, not an int) is kept
-    for _price_all() to drop and report (comparing it here could fail the whole provider)."""
-    return tuple(
-        _row_of(item) for item in offers if type(item.stock) is not int or item.stock != 0
-    )
+    for _price_all() to drop and report (comparing it here could fail the whole provider).
+    An adapter's OtpOffers are rows already: no model is made for them."""
+    rows: Iterable[_Row] = offers.rows if isinstance(offers, OtpOffers) else map(_row_of, offers)
+    return tuple(row for row in rows if type(row[3]) is not int or row[3] != 0)
 
 
 def _snapshot_row(row: _Row) -> list[object]:
@@ -626,7 +621,7 @@ def _snapshot_row(row: _Row) -> list[object]:
     return values
 
 
-def _row_from_snapshot(values: list) -> _Row:
+def _row_from_snapshot(values: list[Any]) -> _Row:  # one JSON array of a snapshot file
     country, service, price, stock, native_country, native_service, *names = values
     country_name, service_name = [*names, None, None][:2]
     texts = (country, service, native_country, native_service)
@@ -647,17 +642,6 @@ def _row_from_snapshot(values: list) -> _Row:
         country_name,
         service_name,
     )
-
-
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _parse_time(text: str) -> datetime:

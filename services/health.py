@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict, deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 WINDOW_S = 3600.0
@@ -22,7 +23,7 @@ class HealthSnapshot:
 
 
 class ProviderHealth:
-    def __init__(self, clock=time.monotonic) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self.clock = clock
         self._events: dict[str, deque[tuple[float, bool]]] = defaultdict(
             lambda: deque(maxlen=50_000)

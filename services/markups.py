@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import TypeVar
 
 from sqlalchemy import delete, select
 
@@ -20,6 +21,7 @@ from db.models import MarkupSetting, utcnow
 GLOBAL, PROVIDER, OTP_ITEM, SMM_ITEM = "global", "provider", "otp", "smm"
 MIN_MARKUP, MAX_MARKUP = Decimal(-50), Decimal(10_000)
 _PERCENT = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
+K = TypeVar("K")
 
 
 @dataclass
@@ -60,17 +62,11 @@ class Markups:
         if scope == GLOBAL:
             self.global_override = value
             return
-        target: dict
         if scope == PROVIDER:
-            target, item = self.providers, key
-        elif scope == OTP_ITEM:
-            target, item = self.otp_items, tuple(key.split("|", 1))
-        else:
-            target, item = self.smm_items, tuple(key.split("|", 1))
-        if value is None:
-            target.pop(item, None)
-        else:
-            target[item] = value
+            _put(self.providers, key, value)
+            return
+        first, _, second = key.partition("|")  # "country|service" or "provider|service id"
+        _put(self.otp_items if scope == OTP_ITEM else self.smm_items, (first, second), value)
 
     async def set(self, db: Database, scope: str, key: str, value: Decimal | None) -> None:
         """Store (or with None, remove) one setting; the caller rebuilds the catalogs."""
@@ -85,6 +81,13 @@ class Markups:
         self._apply(scope, key, value)
 
 
+def _put(target: dict[K, Decimal], key: K, value: Decimal | None) -> None:
+    if value is None:
+        target.pop(key, None)
+    else:
+        target[key] = value
+
+
 def parse_percent(text: str) -> Decimal:
     """'25', '12.5' or '-10' (a discount); anything else raises ValueError."""
     text = text.strip().removesuffix("%")
@@ -94,6 +97,7 @@ def parse_percent(text: str) -> Decimal:
     value = Decimal(text)
     if not value.is_finite() or not MIN_MARKUP <= value <= MAX_MARKUP:
         raise ValueError(text)
-    if value.as_tuple().exponent < -2:  # type: ignore[operator]
+    exponent = value.as_tuple().exponent  # an int: the value is finite
+    if not isinstance(exponent, int) or exponent < -2:
         raise ValueError(text)
     return value

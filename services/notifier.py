@@ -21,7 +21,7 @@ from aiolimiter import AsyncLimiter
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.engine import Database
+from db.engine import Database, after_commit
 from db.models import Notification, User, utcnow
 from services.outbox import SendResult, SendStatus
 from services.text import escape
@@ -35,6 +35,7 @@ Render = Callable[[str, dict[str, Any]], str]
 GroupSender = Callable[[str], Awaitable[SendResult]]
 # Fields that hold a Telegram user id: the group sees the person (name and id), not a number.
 PEOPLE_FIELDS = ("user", "admin")
+NOTIFICATIONS = "notifications"  # the after-commit topic that wakes the worker
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,10 +65,16 @@ class Notifier:
     Rendering never fails an event's transaction: a text the renderer cannot build becomes a
     plain escaped line."""
 
-    def __init__(self, render: Render | None = None, *, enabled: bool = False) -> None:
+    def __init__(
+        self,
+        render: Render | None = None,
+        *,
+        enabled: bool = False,
+        wake: Callable[[], None] | None = None,
+    ) -> None:
         self.render = render
         self.enabled = enabled
-        self.wake: Callable[[], None] = lambda: None
+        self.wake: Callable[[], None] = wake or (lambda: None)  # the sender's kick
 
     async def emit(self, session: AsyncSession, event: str, **fields: Any) -> None:
         if not self.enabled or self.render is None:
@@ -82,6 +89,7 @@ class Notifier:
             log.exception("notification text failed", extra={"event": event})
             text = plain_line(event, fields)
         session.add(Notification(kind=event, text=text[:MAX_TEXT], created_at=utcnow()))
+        after_commit(session, NOTIFICATIONS)
 
     async def emit_now(self, db: Database, event: str, **fields: Any) -> None:
         """An event with no transaction of its own (provider trouble, scheduler findings)."""
@@ -89,7 +97,6 @@ class Notifier:
             return
         async with db.write() as session:
             await self.emit(session, event, **fields)
-        self.wake()
 
 
 async def _person(session: AsyncSession, user_id: int) -> Person:
@@ -116,8 +123,8 @@ def first_message(texts: list[tuple[int, str]]) -> tuple[list[int], str]:
     ids: list[int] = []
     parts: list[str] = []
     size = 0
-    for row_id, text in texts:
-        text = text[:MAX_TEXT]
+    for row_id, pending in texts:
+        text = pending[:MAX_TEXT]
         extra = len(text) + (len(SEPARATOR) if parts else 0)
         if parts and size + extra > MAX_TEXT:
             break
@@ -141,6 +148,7 @@ class NotificationWorker(BackgroundWorker):
     ) -> None:
         super().__init__(interval_s)
         self.db = db
+        db.subscribe(NOTIFICATIONS, self.kick)
         self.send = send
         self.batch = batch
         # Telegram allows a group about 20 messages a minute: never more in any 60 s window.

@@ -15,15 +15,17 @@ from datetime import timedelta
 from enum import StrEnum
 
 from sqlalchemy import or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import repositories as repo
-from db.engine import Database
+from db.engine import Database, after_commit
 from db.models import OutboxMessage, utcnow
 from services.worker import BackgroundWorker
 
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 8
+OUTBOX = "outbox"  # the after-commit topic that wakes the worker
 
 
 class SendStatus(StrEnum):
@@ -52,6 +54,7 @@ class OutboxWorker(BackgroundWorker):
         self.db = db
         self.send = send
         self.batch = batch
+        db.subscribe(OUTBOX, self.kick)
 
     async def round(self) -> int:
         return await self.drain()
@@ -118,6 +121,7 @@ class OutboxWorker(BackgroundWorker):
             )
 
 
-async def enqueue(session, chat_id: int, text: str, kind: str) -> None:
-    """Inside the caller's transaction; the worker sends it after the commit."""
+async def enqueue(session: AsyncSession, chat_id: int, text: str, kind: str) -> None:
+    """Inside the caller's transaction; the worker is woken after the commit."""
     await repo.add_outbox(session, chat_id, text, kind)
+    after_commit(session, OUTBOX)

@@ -1,4 +1,4 @@
-"""The money formulas of DESIGN.md, as pure functions over integer micro-units.
+"""The money formulas (docs/money.md), as pure functions over integer micro-units.
 
 Every function refuses floats (TypeError): provider amounts come in as Decimal parsed from text,
 store amounts as int micro-units. Each formula is computed exactly as a fraction of integers

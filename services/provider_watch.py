@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 
 from db.engine import Database
@@ -63,13 +63,13 @@ async def check_balances(
                 )
                 alerted.append(name)
             row.balance_low, row.updated_at = low, utcnow()
-    if alerted:
-        notifier.wake()
     return alerted
 
 
 class ErrorBurstWatch:
-    def __init__(self, health: ProviderHealth, clock=time.monotonic) -> None:
+    def __init__(
+        self, health: ProviderHealth, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.health = health
         self.clock = clock
         self._last_alert: dict[str, float] = {}

@@ -7,8 +7,6 @@ import logging
 import re
 from urllib.parse import quote, quote_plus
 
-_secrets: set[str] = set()
-_pattern: re.Pattern[str] | None = None
 MASK = "***"
 
 
@@ -20,28 +18,43 @@ def encodings(value: str) -> set[str]:
     return url_forms | {json.dumps(form, ensure_ascii=False)[1:-1] for form in url_forms}
 
 
+class _Secrets:
+    """Every form of every registered secret, and one pattern matching them all (swapped in
+    whole, so a reader in another thread sees the old pattern or the new one)."""
+
+    def __init__(self) -> None:
+        self.forms: set[str] = set()
+        self.pattern: re.Pattern[str] | None = None
+
+    def add(self, value: str) -> None:
+        new = encodings(value) - self.forms
+        if new:
+            self.forms.update(new)
+            ordered = sorted(self.forms, key=len, reverse=True)  # the longest form wins an overlap
+            self.pattern = re.compile("|".join(re.escape(s) for s in ordered))
+
+
+_registered = _Secrets()
+
+
 def register_secret(value: str | None) -> None:
-    global _pattern
     if not value or len(value) < 4:
         return
-    new = encodings(value) - _secrets
-    if new:
-        _secrets.update(new)
-        ordered = sorted(_secrets, key=len, reverse=True)  # the longest form wins an overlap
-        _pattern = re.compile("|".join(re.escape(s) for s in ordered))
+    _registered.add(value)
 
 
 def redact(text: str) -> str:
-    if _pattern is None or not text:
+    pattern = _registered.pattern
+    if pattern is None or not text:
         return text
-    return _pattern.sub(MASK, text)
+    return pattern.sub(MASK, text)
 
 
 class RedactingFilter(logging.Filter):
     """Rewrites each record's final message with every registered secret masked."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if _pattern is None:
+        if _registered.pattern is None:
             return True
         message = record.getMessage()
         cleaned = redact(message)

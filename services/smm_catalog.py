@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import TypeVar
 
 from pydantic import ValidationError
 
@@ -29,6 +30,7 @@ from services.pricing import smm_rate_per_1000
 from services.providers.base import SmmProvider, SmmService, SmmServiceType
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 SNAPSHOT_VERSION = 1
 SmmMarkupFn = Callable[[str, str, str], Decimal]  # (provider, category, service id) -> percent
@@ -101,7 +103,7 @@ class _Source:
 
 
 def short_key(*parts: str) -> str:
-    return hashlib.sha1("\x1f".join(parts).encode()).hexdigest()[:10]
+    return hashlib.sha1("\x1f".join(parts).encode(), usedforsecurity=False).hexdigest()[:10]
 
 
 def _category_key(name: str) -> str:
@@ -161,7 +163,7 @@ class SmmCatalog:
                 self.providers[name].services(), self.fetch_timeout_s
             )
             return tuple(services)
-        except Exception as exc:  # one provider's failure must not break the others
+        except Exception as exc:  # noqa: BLE001 - refresh() logs it; the others go on
             return exc
 
     def rebuild(self) -> None:
@@ -236,7 +238,7 @@ class SmmCatalog:
         return any(p.is_demo for p in self.providers.values())
 
     @staticmethod
-    def page(items: Sequence, page: int, per_page: int) -> Page:
+    def page(items: Sequence[T], page: int, per_page: int) -> Page[T]:
         return paginate(items, page, per_page)
 
     def provider_status(self) -> dict[str, dict[str, object]]:

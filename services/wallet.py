@@ -50,7 +50,7 @@ class AuditReport:
 
 
 def _check_amount(amount: int) -> None:
-    if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
+    if type(amount) is not int or amount <= 0:  # also refuses True, an int to isinstance
         raise ValueError(f"amount must be a positive int of micro-units, got {amount!r}")
 
 

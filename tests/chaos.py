@@ -478,7 +478,7 @@ class ChaosRun:
             "text": text,
         }
         if text.startswith("/"):
-            command = text.split()[0]
+            command = text.split(maxsplit=1)[0]
             message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(command)}]
         await self.tg.push_update({"message": message})
         return seen, message_id

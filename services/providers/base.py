@@ -8,11 +8,12 @@ Prices are Decimal in the provider's own currency; the pricing layer converts th
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, overload
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
@@ -34,6 +35,64 @@ class OtpOffer(Model):
     native_service: str
     country_name: str | None = None  # as the provider calls it, for unknown codes
     service_name: str | None = None
+
+
+# One offer as a plain tuple of OtpOffer's fields, in this order.
+OfferRow = tuple[str, str, Decimal, int, str, str, str | None, str | None]
+OFFER_FIELDS = tuple(OtpOffer.model_fields)
+
+
+class OtpOffers(Sequence[OtpOffer]):
+    """Offers kept as plain rows (`OfferRow`s): what an adapter returns for a large price list
+    (5sim's ~50k offers) instead of a model per offer, at a fraction of the time and memory.
+    The catalog takes `rows` as they are; reading an item makes (and validates) its OtpOffer,
+    so to everyone else this is a sequence of OtpOffers."""
+
+    __slots__ = ("rows",)
+
+    def __init__(self, rows: Iterable[OfferRow]) -> None:
+        self.rows: tuple[OfferRow, ...] = tuple(rows)
+
+    @overload
+    def __getitem__(self, index: int) -> OtpOffer: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[OtpOffer]: ...
+
+    def __getitem__(self, index: int | slice) -> OtpOffer | list[OtpOffer]:
+        if isinstance(index, slice):
+            return [_offer(row) for row in self.rows[index]]
+        return _offer(self.rows[index])
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, OtpOffers):
+            return self.rows == other.rows
+        if isinstance(other, Sequence) and not isinstance(other, str | bytes):
+            return list(self) == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  # equal to a list, which has none
+
+    def __repr__(self) -> str:
+        return f"OtpOffers({len(self.rows)} offers)"
+
+
+def _offer(row: OfferRow) -> OtpOffer:
+    country, service, price, stock, native_country, native_service, country_name, name = row
+    offer = OtpOffer(
+        country=country,
+        service=service,
+        price=price,
+        stock=stock,
+        native_country=native_country,
+        native_service=native_service,
+        country_name=country_name,
+    )
+    # service_name set only when there is one, as an adapter building the model would.
+    return offer if name is None else offer.model_copy(update={"service_name": name})
 
 
 class OtpPurchase(Model):
@@ -104,8 +163,9 @@ class OtpProvider(ProviderBase):
     async def balance(self) -> Decimal: ...
 
     @abstractmethod
-    async def offers(self, country: str | None = None) -> list[OtpOffer]:
-        """Everything for sale (or for one ISO country), with price and stock."""
+    async def offers(self, country: str | None = None) -> Sequence[OtpOffer]:
+        """Everything for sale (or for one ISO country), with price and stock: a list, or
+        `OtpOffers` for a large price list."""
 
     @abstractmethod
     async def buy(
@@ -148,7 +208,7 @@ class SmmServiceType(StrEnum):
 
 
 # Panel type names (lowercased, spaces/underscores/hyphens collapsed to one space) -> our type.
-# Subscriptions are deliberately absent (DESIGN.md: no price rule fits them), and so are the
+# Subscriptions are deliberately absent (no price rule fits them), and so are the
 # types whose extra fields the bot does not collect (SEO, Mentions with Hashtags, ...).
 _SMM_TYPE_NAMES: dict[str, SmmServiceType] = {
     "default": SmmServiceType.DEFAULT,

@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from bot.settings import ProviderConfig
 from services.providers.base import (
     OtpActiveOrder,
     OtpOffer,
@@ -41,6 +40,7 @@ from services.providers.base import (
     SmmServiceType,
     smm_service_type,
 )
+from services.providers.config import ProviderConfig
 from services.providers.errors import (
     BadRequest,
     InvalidState,
@@ -123,7 +123,7 @@ class DemoOtpProvider(OtpProvider):
         self.code_delay_s = code_delay_s
         self.lifetime_s = lifetime_s
         self._clock = clock
-        self._rng = rng or random.Random()
+        self._rng = rng or random.Random()  # noqa: S311 - fake codes for a demo, no secret
         self._stock: dict[tuple[str, str], int] = {
             (iso, slug): info[2] for iso, info in DEMO_COUNTRIES.items() for slug in DEMO_SERVICES
         }

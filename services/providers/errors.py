@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+from typing import TypedDict, Unpack
+
 from services.redact import redact
+
+
+class _ErrorFields(TypedDict, total=False):
+    """The keyword arguments every ProviderError takes: passed through by the subclasses."""
+
+    provider: str
+    raw: str | None
 
 
 class ProviderError(Exception):
@@ -31,7 +41,9 @@ class ProviderBalanceLow(ProviderError):
 class EarlyCancel(ProviderError):
     """Cancel refused because it is too soon; `retry_after_s` when the upstream says."""
 
-    def __init__(self, message: str = "", *, retry_after_s: float | None = None, **kw) -> None:
+    def __init__(
+        self, message: str = "", *, retry_after_s: float | None = None, **kw: Unpack[_ErrorFields]
+    ) -> None:
         super().__init__(message, **kw)
         self.retry_after_s = retry_after_s
 
@@ -51,7 +63,9 @@ class BadRequest(ProviderError):
 class PriceTooHigh(BadRequest):
     """The current price is above the max price we passed (WRONG_MAX_PRICE)."""
 
-    def __init__(self, message: str = "", *, min_price=None, **kw) -> None:
+    def __init__(
+        self, message: str = "", *, min_price: Decimal | None = None, **kw: Unpack[_ErrorFields]
+    ) -> None:
         super().__init__(message, **kw)
         self.min_price = min_price
 
@@ -65,7 +79,9 @@ class Unavailable(ProviderError):
 
     retryable = True
 
-    def __init__(self, message: str = "", *, retry_after_s: float | None = None, **kw) -> None:
+    def __init__(
+        self, message: str = "", *, retry_after_s: float | None = None, **kw: Unpack[_ErrorFields]
+    ) -> None:
         super().__init__(message, **kw)
         self.retry_after_s = retry_after_s
 
@@ -78,7 +94,7 @@ class UnreadableOrder(BadResponse):
     """One order's answer the bot cannot act on: a status word it does not know, or a Partial
     whose `remains` is unreadable. The rest of the answer is fine."""
 
-    def __init__(self, message: str = "", *, word: str = "", **kw) -> None:
+    def __init__(self, message: str = "", *, word: str = "", **kw: Unpack[_ErrorFields]) -> None:
         super().__init__(message, **kw)
         self.word = word
 

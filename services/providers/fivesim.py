@@ -1,4 +1,4 @@
-"""5sim.net adapter (seed 002, protocols.md section 3).
+"""5sim.net adapter (docs/protocols.md §3).
 
 JSON answers, but errors are plain-text bodies (`no free phones`, sometimes with HTTP 200).
 Countries and products are lowercase names; the product name is our service slug.
@@ -6,29 +6,30 @@ Countries and products are lowercase names; the product name is our service slug
 
 from __future__ import annotations
 
-import gc
 import json
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+import logging
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import partial
-from typing import Any, NoReturn
+from typing import Any
 from urllib.parse import quote
 
 import httpx
 
-from bot.settings import ProviderConfig
 from services.money import loads, to_decimal
 from services.providers import tables
 from services.providers.base import (
+    OfferRow,
     OtpActiveOrder,
     OtpOffer,
+    OtpOffers,
     OtpProvider,
     OtpPurchase,
     OtpState,
     OtpStatus,
 )
+from services.providers.config import ProviderConfig
 from services.providers.errors import (
     AuthError,
     BadRequest,
@@ -42,6 +43,8 @@ from services.providers.errors import (
     Unavailable,
 )
 from services.providers.http import ProviderHttp, body_text, retry_after
+
+log = logging.getLogger(__name__)
 
 KIND = "fivesim"
 DEFAULT_BASE_URL = "https://5sim.net/v1"
@@ -128,7 +131,7 @@ class FiveSimProvider(OtpProvider):
             raise self._bad("profile without a balance", profile)
         return self._money(profile["balance"], profile)
 
-    async def offers(self, country: str | None = None) -> list[OtpOffer]:
+    async def offers(self, country: str | None = None) -> Sequence[OtpOffer]:
         """One offer per (country, product): the cheapest operator in stock, stock summed."""
         params: dict[str, str] | None = None
         native: str | None = None
@@ -340,23 +343,10 @@ class FiveSimProvider(OtpProvider):
         return BadResponse(f"5sim: {message}", provider=self.name, raw=str(data)[:2000])
 
 
-# --- parsing (module level: the price list is parsed here without pydantic validation) -------
+# --- parsing (module level: the price list becomes plain rows, no model per offer) -----------
 
 
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """The price list makes ~500k short-lived objects, which the cyclic GC would scan again and
-    again while they are built. Nothing here makes cycles, so pause it."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
-class _Product(tuple):
+class _Product(tuple[Decimal, int]):
     """(cheapest cost in stock, stock summed over operators): one product once collapsed."""
 
 
@@ -366,8 +356,7 @@ def collapse_prices(text: str | bytes) -> Any:
 
     Numbers with a fraction are Decimal (never float). Raises ValueError on broken JSON.
     """
-    with _gc_paused():
-        return json.loads(text, parse_float=Decimal, object_hook=_collapse)
+    return json.loads(text, parse_float=Decimal, object_hook=_collapse)
 
 
 # A JSON object, or one _collapse() has already collapsed (JSON itself never makes a tuple).
@@ -432,7 +421,7 @@ def _loose_cost(value: Any) -> Decimal | None:
         return None
 
 
-def parse_prices(body: bytes | str) -> list[OtpOffer]:
+def parse_prices(body: bytes | str) -> OtpOffers:
     """5sim's /guest/prices body (country -> product -> operator -> {cost, count, rate}) into
     one offer per (country, product): the cheapest operator in stock, stock summed.
 
@@ -445,124 +434,21 @@ def parse_prices(body: bytes | str) -> list[OtpOffer]:
     return offers_from(data)
 
 
-def offers_from(data: Mapping[str, Any]) -> list[OtpOffer]:
-    """Offers from a price list decoded by collapse_prices(); anything unreadable is skipped."""
+def offers_from(data: Mapping[str, Any]) -> OtpOffers:
+    """Offers from a price list decoded by collapse_prices(); anything unreadable is skipped.
+    Each is a plain row (no model per offer; see OtpOffers)."""
     iso_of = tables.fivesim_country_iso()
-    offers: list[OtpOffer] = []
-    append = offers.append
-    with _gc_paused():
-        for native_country, products in data.items():
-            if not isinstance(products, dict):
-                continue
-            iso = iso_of.get(native_country)
-            country, name = (
-                (iso, None) if iso else (UNKNOWN_PREFIX + native_country, native_country)
-            )
-            for product, entry in products.items():
-                if type(entry) is _Product:
-                    append(_offer(country, product, entry[0], entry[1], native_country, name))
-    return offers
-
-
-class _SharedFieldsSet(set[str]):
-    """The `__pydantic_fields_set__` all parsed offers share.
-
-    pydantic gives every model its own set of field names (~500 bytes, as much as the rest of
-    an offer); a frozen offer never changes it, so one will do. It must be a `set` (a frozenset
-    breaks `model_dump(exclude_unset=True)`), so in-place changes are refused, and a copy (as
-    `model_copy(update=...)` makes and then adds to) is a plain set of its own.
-    """
-
-    def __copy__(self) -> set[str]:
-        return set(self)
-
-    def __deepcopy__(self, memo: dict[int, Any]) -> set[str]:
-        return set(self)
-
-    def _read_only(self, *args: Any, **kwargs: Any) -> NoReturn:
-        raise TypeError("this fields set is shared by every parsed 5sim offer: copy it first")
-
-    add = discard = remove = pop = clear = update = _read_only
-    difference_update = intersection_update = symmetric_difference_update = _read_only
-    __ior__ = __iand__ = __isub__ = __ixor__ = _read_only  # type: ignore[assignment]
-
-
-# What OtpOffer(...) records as set when given the fields _offer() fills.
-_OFFER_FIELDS_SET = _SharedFieldsSet(
-    name for name in OtpOffer.model_fields if name != "service_name"
-)
-
-_new = object.__new__
-_set = object.__setattr__
-
-
-def _offer_fast(
-    country: str, service: str, price: Decimal, stock: int, native: str, name: str | None
-) -> OtpOffer:
-    # What model_construct does (no validation), minus its per-call bookkeeping.
-    offer = _new(OtpOffer)
-    _set(
-        offer,
-        "__dict__",
-        {
-            "country": country,
-            "service": service,
-            "price": price,
-            "stock": stock,
-            "native_country": native,
-            "native_service": service,
-            "country_name": name,
-            "service_name": None,
-        },
-    )
-    _set(offer, "__pydantic_fields_set__", _OFFER_FIELDS_SET)
-    _set(offer, "__pydantic_extra__", None)
-    _set(offer, "__pydantic_private__", None)
-    return offer
-
-
-def _offer_construct(
-    country: str, service: str, price: Decimal, stock: int, native: str, name: str | None
-) -> OtpOffer:
-    offer = OtpOffer.model_construct(
-        country=country,
-        service=service,
-        price=price,
-        stock=stock,
-        native_country=native,
-        native_service=service,
-        country_name=name,
-    )
-    _set(offer, "__pydantic_fields_set__", _OFFER_FIELDS_SET)
-    return offer
-
-
-def _pick_offer_factory() -> Callable[..., OtpOffer]:
-    """The fast builder if it makes exactly what pydantic makes, else model_construct."""
-    expected = OtpOffer(
-        country="RU",
-        service="telegram",
-        price=Decimal("1.5"),
-        stock=3,
-        native_country="russia",
-        native_service="telegram",
-        country_name=None,
-    )
-    try:
-        fast = _offer_fast("RU", "telegram", Decimal("1.5"), 3, "russia", None)
-        if (
-            fast == expected
-            and fast.model_dump() == expected.model_dump()
-            and fast.model_fields_set == expected.model_fields_set
-            and fast.model_copy(update={"stock": 4}).stock == 4
-        ):
-            return _offer_fast
-    except Exception:  # any change in pydantic's internals: fall back
-        pass
-    return _offer_construct
-
-
-_offer = _pick_offer_factory()
+    rows: list[OfferRow] = []
+    append = rows.append
+    for native_country, products in data.items():
+        if not isinstance(products, dict):
+            continue
+        iso = iso_of.get(native_country)
+        country, name = (iso, None) if iso else (UNKNOWN_PREFIX + native_country, native_country)
+        for product, entry in products.items():
+            if type(entry) is _Product:
+                append((country, product, entry[0], entry[1], native_country, product, name, None))
+    return OtpOffers(rows)
 
 
 def pick_code(sms: list[Any]) -> tuple[str, str | None] | None:

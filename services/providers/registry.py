@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
-from bot.settings import ProviderConfig
 from services.providers.base import OtpProvider, SmmProvider
+from services.providers.config import ProviderConfig
 from services.providers.demo import DemoOtpProvider, DemoSmmProvider
 from services.providers.fivesim import FiveSimProvider
 from services.providers.smmpanel import SmmPanelProvider
@@ -13,12 +13,12 @@ from services.providers.smmpanel_json import SmmPanelJsonProvider
 from services.providers.smsactivate import SmsActivateProvider
 from services.providers.toolvico import ToolvicoOtpProvider, ToolvicoSmmProvider
 
-OTP_ADAPTERS = {
+OTP_ADAPTERS: dict[str, Callable[[ProviderConfig], OtpProvider]] = {
     "fivesim": FiveSimProvider,
     "smsactivate": SmsActivateProvider,
     "toolvico": ToolvicoOtpProvider,
 }
-SMM_ADAPTERS = {
+SMM_ADAPTERS: dict[str, Callable[[ProviderConfig], SmmProvider]] = {
     "smmpanel": SmmPanelProvider,
     "smmpanel_json": SmmPanelJsonProvider,
     "toolvico": ToolvicoSmmProvider,

@@ -1,11 +1,11 @@
-"""SMM panel API v2, the Perfect Panel standard (seed 001, protocols.md section 4).
+"""SMM panel API v2, the Perfect Panel standard (docs/protocols.md §4).
 
 Every call is a POST to the one endpoint URL (`base_url`, e.g. `https://panel/api/v2`) with a
 form body carrying `key` and `action`. Answers are JSON; an error is `{"error": "..."}`, usually
 with HTTP 200, so the body is read before the status code. Values may come as strings or numbers
 (`"rate": "0.90"` or `10.0`, `"min": "50"` or `1`): money is parsed to Decimal, never float.
 
-The JSON-body variant (seed 004) differs only in the encoding and a few answers; it subclasses
+The JSON-body variant (§4.7) differs only in the encoding and a few answers; it subclasses
 this adapter in `smmpanel_json.py`.
 """
 
@@ -20,7 +20,6 @@ from typing import Any
 
 import httpx
 
-from bot.settings import ProviderConfig
 from services import money
 from services.providers.base import (
     SmmOrderRequest,
@@ -32,6 +31,7 @@ from services.providers.base import (
     smm_order_state,
     smm_service_type,
 )
+from services.providers.config import ProviderConfig
 from services.providers.errors import (
     AuthError,
     BadRequest,
@@ -63,7 +63,7 @@ class Op(Enum):
 
 _LINK_BUSY = "an order for this link is still running upstream; retry later"
 
-# protocols.md 4.5, matched case-insensitively as substrings, first match wins (so the longer
+# docs/protocols.md §4.5, matched case-insensitively as substrings, first match wins (so the longer
 # `neworder.error.link_duplicate` comes before `neworder.error.link`).
 _ERROR_RULES: list[tuple[re.Pattern[str], type[ProviderError], str | None]] = [
     (re.compile(r"invalid api key|incorrect api key|wrong api key"), AuthError, None),
@@ -92,7 +92,7 @@ _ERROR_RULES: list[tuple[re.Pattern[str], type[ProviderError], str | None]] = [
     (re.compile(r"neworder\.error\.link|bad link"), BadRequest, None),
     (re.compile(r"invalid action|incorrect action|unknown action"), NotSupported, None),
     (re.compile(r"incorrect request"), BadRequest, None),
-    # Seed 004's {"errors": {...}} (see SmmPanelJsonProvider._error_text), Laravel wording.
+    # The JSON variant's {"errors": {...}} (see SmmPanelJsonProvider._error_text), Laravel wording.
     (re.compile(r"^validation failed|field is required"), BadRequest, None),
 ]
 
@@ -174,7 +174,7 @@ class SmmPanelProvider(SmmProvider):
     supports_batch_status = True
     max_batch = MAX_IDS_PER_CALL
 
-    # What differs in the JSON variant (seed 004).
+    # What differs in the JSON variant (docs/protocols.md §4.7).
     single_status_param = True  # one id is asked with `order=` (flat answer), not `orders=`
     order_id_keys: tuple[str, ...] = ("order",)  # where `add` puts the new order's id
 
@@ -311,7 +311,7 @@ class SmmPanelProvider(SmmProvider):
         raw: str | None = None,
         response: httpx.Response | None = None,
     ) -> ProviderError:
-        """The typed error for a refusal text (protocols.md 4.5), then by HTTP status."""
+        """The typed error for a refusal text (docs/protocols.md §4.5), then by HTTP status."""
         low = text.lower()
         kw: dict[str, Any] = {"provider": self.name, "raw": raw or text}
         for pattern, cls, note in _ERROR_RULES:
@@ -322,7 +322,7 @@ class SmmPanelProvider(SmmProvider):
         status = response.status_code if response is not None else 200
         if status in (401, 403):
             return AuthError(message, **kw)
-        if status == 429:
+        if status == 429 and response is not None:
             return Unavailable(message, retry_after_s=retry_after(response), **kw)
         if status >= 500:
             return Unavailable(message, **kw)
@@ -406,7 +406,7 @@ class SmmPanelProvider(SmmProvider):
         return order_id
 
     def _order_params(self, request: SmmOrderRequest) -> dict[str, Any]:
-        """`service`, `link` and the fields of the request's type (protocols.md 4.3)."""
+        """`service`, `link` and the fields of the request's type (docs/protocols.md §4.3)."""
         params: dict[str, Any] = {
             "service": self._wire_id(request.service_id),
             "link": request.link.strip(),
@@ -451,7 +451,7 @@ class SmmPanelProvider(SmmProvider):
             if order_id in by_id:
                 result[order_id] = self._order_status(order_id, by_id[order_id])
             else:
-                # Seed 004 leaves unknown ids out of the map.
+                # The JSON variant leaves unknown ids out of the map.
                 result[order_id] = OrderNotFound(
                     f"{self.name} status: order {order_id} is not in the answer",
                     provider=self.name,

@@ -1,10 +1,10 @@
-"""SMM panel API v2 with a JSON body (seed 004, protocols.md 4.7).
+"""SMM panel API v2 with a JSON body (docs/protocols.md §4.7).
 
 The same actions and answers as the form protocol (`smmpanel.py`) except:
 
 * the body is JSON, with numbers as JSON numbers (`"service": 1, "quantity": 100`);
-* the seed does not show how the token is sent, so it goes both ways: `key` in the body and an
-  `Authorization: Bearer <key>` header;
+* the published examples do not show how the token is sent, so it goes both ways: `key` in
+  the body and an `Authorization: Bearer <key>` header;
 * `add` answers `{"order_id": 123}` (`order` accepted too);
 * status is always asked with `orders=` (unknown ids are left out of the answer);
 * validation errors are `{"errors": {"field": ["message", ...]}}` (a BadRequest);

@@ -1,4 +1,4 @@
-"""SMS-Activate-compatible `handler_api.php` adapter (seed 003, protocols.md section 2).
+"""SMS-Activate-compatible `handler_api.php` adapter (docs/protocols.md §2).
 
 One module for every host of the family (HeroSMS, Grizzly, SMSHub, Tiger, SMS-Man...): `base_url`
 is the full `.../stubs/handler_api.php` URL and every parameter, the API key included, goes in the
@@ -19,7 +19,6 @@ from typing import Any
 
 import httpx
 
-from bot.settings import ProviderConfig
 from services.money import loads, to_decimal
 from services.providers import tables
 from services.providers.base import (
@@ -30,6 +29,7 @@ from services.providers.base import (
     OtpState,
     OtpStatus,
 )
+from services.providers.config import ProviderConfig
 from services.providers.errors import (
     AuthError,
     BadRequest,
@@ -314,14 +314,16 @@ class SmsActivateProvider(OtpProvider):
             return None, {}
         if not isinstance(data, dict):
             return None, {}
-        info = data.get("info") if isinstance(data.get("info"), dict) else {}
+        raw_info = data.get("info")
+        info: dict[str, Any] = raw_info if isinstance(raw_info, dict) else {}
         title = data.get("title")
         if isinstance(title, str) and title.strip():
             return title.strip(), info
         if data.get("status") == "error":
             for key in ("error", "message", "msg"):
-                if isinstance(data.get(key), str):
-                    return data[key].strip(), info
+                message = data.get(key)
+                if isinstance(message, str):
+                    return message.strip(), info
         return None, {}
 
     def _check(self, action: str, response: httpx.Response, *, buy: bool) -> str:

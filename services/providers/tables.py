@@ -1,4 +1,4 @@
-"""Country and service names shipped with the project (from shared/data/otp_tables.json).
+"""Country and service names shipped with the project (services/providers/data/otp_tables.json).
 
 Catalog keys: a country is its ISO 3166 alpha-2 code, a service a lowercase slug. The slug of a
 service is its 5sim product name (`telegram`, `vkontakte`); handler_api codes (`tg`, `vk`) map to
@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import NotRequired, TypedDict, cast
 
 _DATA = Path(__file__).with_name("data") / "otp_tables.json"
 
@@ -38,17 +39,34 @@ def _slugify(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "", name.lower()) or name.lower()
 
 
+class _CountryRow(TypedDict):
+    name_en: str
+    name_ru: NotRequired[str]
+    iso2: NotRequired[str]
+    flag: NotRequired[str]
+    api_eng: NotRequired[str]  # handler_api only
+    prefix: NotRequired[str]  # 5sim only
+    legacy: NotRequired[bool]  # 5sim only: an old name of a country that has a new one
+
+
+class _Tables(TypedDict):
+    sms_activate_countries: dict[str, _CountryRow]  # numeric id -> row
+    sms_activate_services: dict[str, str]  # code -> display name
+    fivesim_countries: dict[str, _CountryRow]  # 5sim country name -> row
+    fivesim_products: dict[str, str]  # product -> display name
+
+
 @cache
-def _raw() -> dict:
-    return json.loads(_DATA.read_text(encoding="utf-8"))
+def _raw() -> _Tables:
+    return cast(_Tables, json.loads(_DATA.read_text(encoding="utf-8")))
 
 
 @cache
 def countries() -> dict[str, CountryInfo]:
     """ISO -> names and flag, merged from both tables (handler_api names first)."""
     result: dict[str, CountryInfo] = {}
-    for source in ("sms_activate_countries", "fivesim_countries"):
-        entries = sorted(_raw()[source].values(), key=lambda i: "virtual" in i["name_en"].lower())
+    for rows in (_raw()["sms_activate_countries"], _raw()["fivesim_countries"]):
+        entries = sorted(rows.values(), key=lambda i: "virtual" in i["name_en"].lower())
         for info in entries:
             iso = (info.get("iso2") or "").upper()
             if len(iso) == 2 and iso not in result:

@@ -1,4 +1,4 @@
-"""Toolvico (seed 000): JSON REST under one `/api/v1` root with X-API-Key auth.
+"""Toolvico: JSON REST under one `/api/v1` root with X-API-Key auth (docs/protocols.md §1).
 
 OTP actions live under `/otp`, SMM actions under `/smm`; both answer with the same envelope,
 `{"success":true,"data":{...}}` or `{"success":false,"error":"..."}`, so the HTTP side and the
@@ -19,7 +19,6 @@ from typing import Any
 
 import httpx
 
-from bot.settings import ProviderConfig
 from services import money
 from services.providers import tables
 from services.providers.base import (
@@ -36,6 +35,7 @@ from services.providers.base import (
     smm_order_state,
     smm_service_type,
 )
+from services.providers.config import ProviderConfig
 from services.providers.errors import (
     AuthError,
     BadRequest,
@@ -58,8 +58,8 @@ from services.providers.smmpanel import decimal_or_none, int_or_none, to_int, un
 log = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "https://toolvico.com/api/v1"
-DEFAULT_RATE_LIMIT_PER_MIN = 60  # per endpoint, i.e. per action (seed: "per endpoint")
-DEFAULT_RETRY_AFTER_S = 60.0  # seed: "429 Rate limit exceeded - Retry after 60 seconds"
+DEFAULT_RATE_LIMIT_PER_MIN = 60  # per endpoint, i.e. per action (Toolvico's docs: "per endpoint")
+DEFAULT_RETRY_AFTER_S = 60.0  # Toolvico's docs: "429 Rate limit exceeded - Retry after 60 seconds"
 # Toolvico publishes no stock count. Every listed service is shown as available with this
 # constant; a buy that finds no number raises NoNumbers and the next provider is tried.
 OFFER_STOCK = 100
@@ -161,7 +161,7 @@ def _refusal(
             return NoNumbers(message, **kw)
         return Unavailable(message, retry_after_s=retry_after(response), **kw)
     if status == 404:
-        # The seed's 404 is "Order or service not found": on a buy that is the service.
+        # Toolvico's 404 is "Order or service not found": on a buy that is the service.
         by_op = OrderNotFound if op in (Op.ORDER, Op.CANCEL) else BadRequest
         return by_op(message, **kw)
     return _refusal_by_text(response, low, message, op=op, kw=kw)
@@ -492,7 +492,7 @@ class ToolvicoOtpProvider(OtpProvider):
         )
 
     async def cancel(self, order_id: str) -> None:
-        # The seed sends order_id as a JSON integer ({"order_id":42}).
+        # Toolvico's example sends order_id as a JSON integer ({"order_id":42}).
         numeric = order_id.isascii() and order_id.isdigit()  # "²".isdigit() is True too
         native: int | str = int(order_id) if numeric else order_id
         data = await self.api.post("cancel", {"order_id": native}, op=Op.CANCEL)
@@ -511,7 +511,7 @@ class ToolvicoOtpProvider(OtpProvider):
 class ToolvicoSmmProvider(SmmProvider):
     """Toolvico SMM orders: link + quantity only, one order per status call, USD wallet.
 
-    No refill, no cancel, no batch status (DESIGN.md: features a protocol lacks are not offered).
+    No refill, no cancel, no batch status (features a protocol lacks are not offered).
     """
 
     kind = "toolvico"

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from services import pricing
-from services.smm_orders import SmmDraft
+from services.smm import SmmDraft
 from tests.conftest import eventually
 from tests.e2e.test_smm_journey import (
     FORM,
@@ -174,7 +174,7 @@ async def test_an_order_that_vanishes_upstream_is_flagged_once_and_an_admin_reso
     bot, _alice = await open_shop(start_bot, tg, up, **TROUBLE)
     order, price = await place(bot, 1000)
     (upstream,) = up.orders.values()
-    del up.fake.orders[upstream.order_id]  # the panel forgot it (seed 004 does after a cancel)
+    del up.fake.orders[upstream.order_id]  # the panel forgot it (JSON variant: after a cancel)
     await bot.app.smm.poll()
     (row,) = await smm_rows(bot)
     assert row.status == "pending" and row.trouble_since is not None  # not at once

@@ -7,16 +7,17 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
 from sqlalchemy import select, update
 
-from db.models import SmmOrder, User
+from db.models import SmmOrder, User, utcnow
 from services import pricing
+from services.smm import SmmDraft
 from services.smm_catalog import SmmItem
-from services.smm_orders import SmmDraft
 from tests.conftest import ADMIN_ID, eventually
 from tests.fakes.smmpanel import ERR_FUNDS, ERR_LINK_BUSY, FakeSmmPanel
 from tests.fakes.toolvico import FakeToolvico
@@ -305,7 +306,7 @@ async def test_a_refusal_refunds_at_once_and_a_lost_answer_is_never_resent(
     assert keys[-2:] == ["charge:smm:1", "refund:smm:1"]
 
     upstream.hang_add()  # the order is made upstream, its answer never arrives
-    with caplog.at_level(logging.ERROR, logger="services.smm_orders"):
+    with caplog.at_level(logging.ERROR, logger="services.smm"):
         await quick_order(bot, alice)
         await eventually(lambda: "did not answer in time" in alice.last().text)
     assert "order #2" in alice.last().text
@@ -625,10 +626,17 @@ async def test_orders_left_placing_by_a_crash_are_settled(start_bot, tg, form) -
         draft = SmmDraft(service=item.key, link=f"{LINK}{n}", quantity=777)
         await smm.create(ALICE, draft, PRICE_777, f"crash{n}")
     await smm._mark_submitted(2)  # the second one got as far as sending
-    smm._in_flight.clear()  # what a restarted process knows
+    async with bot.db.write() as session:  # unclaimed: only the grace period holds them
+        await session.execute(update(SmmOrder).values(claimed_until=None))
     await smm.reconcile()
     assert [r.status for r in await smm_rows(bot)] == ["placing", "placing"]  # grace period
+    async with bot.db.write() as session:  # claimed again, as by a process still sending
+        await session.execute(update(SmmOrder).values(claimed_until=utcnow() + timedelta(1)))
     await asyncio.sleep(0.6)
+    await smm.reconcile()  # past the grace period, but claimed: an `add` in flight (anywhere)
+    assert [r.status for r in await smm_rows(bot)] == ["placing", "placing"]
+    async with bot.db.write() as session:  # the process that claimed them died: time passes
+        await session.execute(update(SmmOrder).values(claimed_until=utcnow()))
     await smm.reconcile()
     first, second = await smm_rows(bot)
     assert (first.status, first.fail_reason, first.refunded) == ("failed", "not_sent", PRICE_777)

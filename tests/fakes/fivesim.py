@@ -1,4 +1,4 @@
-"""A stateful fake 5sim server (seed 002) on 127.0.0.1, for adapter and end-to-end tests.
+"""A stateful fake 5sim server on 127.0.0.1, for adapter and end-to-end tests.
 
 Answers are built from the seed's literal example bodies (below): the fake only changes the
 values (ids, phones, statuses, times, sms) and keeps each template's keys in their order.

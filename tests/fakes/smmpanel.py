@@ -1,7 +1,7 @@
-"""A stateful fake SMM panel speaking API v2 (seed 001, form body) or its JSON variant (seed 004).
+"""A stateful fake SMM panel speaking API v2 (form body) or its JSON variant (docs/protocols.md).
 
     async with FakeSmmPanel(api_key="k") as fake:              # the form protocol
-    async with FakeSmmPanel(api_key="k", json_api=True) as fake:  # seed 004
+    async with FakeSmmPanel(api_key="k", json_api=True) as fake:  # the JSON variant
         config = ProviderConfig(name="p", kind="smmpanel", base_url=fake.url, api_key="k")
         ...
         fake.set_order("23501", status="Partial", remains=157)
@@ -114,7 +114,7 @@ JSON_SEED_VALIDATION = """{ "errors": { "action": [ "The action field is require
 JSON_SEED_UNAUTHORIZED = """{ "error": "Unauthorized access to order status" }"""
 JSON_SEED_INVALID_ACTION = """{ "error": "Invalid action" }"""
 
-# Refusal texts (protocols.md 4.5; the JSON variant's cancel refusal is seed 004's).
+# Refusal texts (docs/protocols.md §4.5; the JSON variant's cancel refusal is its own example's).
 ERR_KEY = "Invalid API key"
 ERR_REQUEST = "Incorrect request"
 ERR_SERVICE = "Incorrect service ID"
@@ -459,7 +459,7 @@ class FakeSmmPanel:
 
     def _wire_order_id(self, order_id: str) -> Any:
         if self.json_api:
-            return order_id  # seed 004: "order": "123"
+            return order_id  # the JSON variant's example: "order": "123"
         return int(order_id) if order_id.isdigit() else order_id
 
     # --- actions -----------------------------------------------------------------------------
@@ -563,7 +563,7 @@ class FakeSmmPanel:
             order = self.orders.get(order_id)
             if order is not None:
                 result[order_id] = self._order_entry(order)
-            elif not self.json_api:  # seed 004 leaves unknown ids out
+            elif not self.json_api:  # the JSON variant leaves unknown ids out
                 result[order_id] = {"error": ERR_ORDER}
         return result
 

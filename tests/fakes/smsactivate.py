@@ -1,4 +1,4 @@
-"""A stateful fake of an SMS-Activate-compatible `handler_api.php` host (seed 003, protocols.md 2).
+"""A stateful fake of an SMS-Activate-compatible `handler_api.php` host (docs/protocols.md §2).
 
 Answers with the seed's literal tokens and bodies. Switches:
 

@@ -564,7 +564,7 @@ class FakeUser:
             "text": text,
         }
         if text.startswith("/"):
-            command = text.split()[0]
+            command = text.split(maxsplit=1)[0]
             message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(command)}]
         await self.tg.push_update({"message": message})
         if not wait:

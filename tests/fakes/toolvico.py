@@ -1,4 +1,4 @@
-"""A stateful fake of Toolvico's REST API (seed 000): `/api/v1/otp` and `/api/v1/smm`.
+"""A stateful fake of Toolvico's REST API: `/api/v1/otp` and `/api/v1/smm`.
 
 With its default state the fake answers with the seed's literal example bodies (the SEED_* texts
 below; a test checks that they match). On top of that it keeps a wallet, OTP orders (codes that a
@@ -86,7 +86,7 @@ SEED_SMM_ORDER_STATUS = """{
 }"""
 
 # Error texts. The seed shows only `json.error` being read; these wordings are our guesses, each
-# in the form an upstream would plausibly use (protocols.md section 1).
+# in the form an upstream would plausibly use (docs/protocols.md §1).
 ERR_AUTH = "Invalid or missing API key"
 ERR_BALANCE = "Insufficient wallet balance"
 ERR_API_OFF = "API access not enabled"
@@ -195,7 +195,7 @@ def _seed_catalog() -> tuple[dict[int, list[dict]], dict[tuple[int, str], list[d
     countries[1] = json.loads(SEED_OTP_COUNTRIES)["data"]["countries"]
     services: dict[tuple[int, str], list[dict]] = {
         (1, "61"): json.loads(SEED_OTP_SERVICES_61, parse_float=Decimal)["data"]["services"],
-        # Not in the seed: India's list, with the price as a string (protocols.md: "string or
+        # Not in the seed: India's list, with the price as a string (Toolvico's docs: "string or
         # number") and a display-style name.
         (1, "21"): [
             {"service_id": "306350", "name": "Telegram", "your_price_usd": "0.120000"},

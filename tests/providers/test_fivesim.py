@@ -1,4 +1,4 @@
-"""5sim adapter against the fake 5sim server (seed 002 literal bodies, protocols.md section 3)."""
+"""5sim adapter against the fake 5sim server (its literal example bodies, docs/protocols.md §3)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from decimal import Decimal
 
 import pytest
 
-from bot.settings import ProviderConfig
 from services.money import loads
 from services.providers import fivesim, tables
 from services.providers.base import OtpActiveOrder, OtpOffer, OtpPurchase, OtpState, OtpStatus
+from services.providers.config import ProviderConfig
 from services.providers.errors import (
     AuthError,
     BadRequest,
@@ -250,13 +250,15 @@ def test_parse_prices_refuses_what_is_not_a_price_list(body: str) -> None:
         parse_prices(body)
 
 
-def test_parsed_offers_share_one_fields_set_and_still_behave() -> None:
-    a, b = parse_prices(
+def test_parsed_offers_are_plain_rows_and_still_behave() -> None:
+    offers = parse_prices(
         b'{"russia": {"a": {"x": {"cost": 1, "count": 1}}, "b": {"x": {"cost": 2, "count": 2}}}}'
     )
-    assert a.__pydantic_fields_set__ is b.__pydantic_fields_set__  # one set for all offers
-    with pytest.raises(TypeError):
-        a.__pydantic_fields_set__.add("service_name")  # changing it would change every offer
+    # No model is kept per offer (50k of them would hold ~50 MB): plain tuples, which the
+    # catalog takes as they are; reading an item gives a validated OtpOffer.
+    assert [type(row) for row in offers.rows] == [tuple, tuple]
+    a, b = offers
+    assert type(a) is OtpOffer and offers == [a, b] and offers[:1] == [a]
     validated = OtpOffer(
         country="RU",
         service="a",

@@ -1,4 +1,4 @@
-"""SMM panel adapters (seed 001 form protocol, seed 004 JSON variant) against the fake panel."""
+"""SMM panel adapters (the form protocol and its JSON variant) against the fake panel."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
-from bot.settings import ProviderConfig
 from services.money import loads
 from services.providers.base import (
     SmmOrderRequest,
@@ -20,6 +19,7 @@ from services.providers.base import (
     SmmService,
     SmmServiceType,
 )
+from services.providers.config import ProviderConfig
 from services.providers.errors import (
     AuthError,
     BadRequest,
@@ -556,7 +556,7 @@ async def test_form_add_ignores_order_id_key(
     assert type(await raises(form.add(request, client_ref="o"))) is OutcomeUnknown
 
 
-# protocols.md 4.5, plus seed 004's texts; case variants included.
+# docs/protocols.md §4.5, plus the JSON variant's texts; case variants included.
 ERROR_STRINGS: list[tuple[str, type[ProviderError], bool]] = [
     ("Invalid API key", AuthError, False),
     ("invalid api KEY", AuthError, False),

@@ -1,4 +1,4 @@
-"""SMS-Activate-compatible handler_api adapter against the fake host (seed 003, protocols.md 2)."""
+"""SMS-Activate-compatible handler_api adapter against the fake host (docs/protocols.md §2)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from typing import Any
 import httpx
 import pytest
 
-from bot.settings import ProviderConfig
 from services.providers.base import OtpActiveOrder, OtpOffer, OtpState, OtpStatus
+from services.providers.config import ProviderConfig
 from services.providers.errors import (
     AuthError,
     BadRequest,

@@ -1,4 +1,4 @@
-"""Toolvico OTP adapter against the fake Toolvico server (seed 000) over real HTTP on 127.0.0.1."""
+"""Toolvico OTP adapter against the fake Toolvico server over real HTTP on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from typing import Any
 import httpx
 import pytest
 
-from bot.settings import ProviderConfig
 from services.money import loads
 from services.providers.base import OtpOffer, OtpPurchase, OtpState, OtpStatus
+from services.providers.config import ProviderConfig
 from services.providers.errors import (
     AuthError,
     BadRequest,

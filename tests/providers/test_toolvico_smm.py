@@ -1,4 +1,4 @@
-"""Toolvico SMM adapter (seed 000 `/smm`) against the fake Toolvico server over real HTTP."""
+"""Toolvico SMM adapter (`/smm`) against the fake Toolvico server over real HTTP."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 
-from bot.settings import ProviderConfig
 from services.providers.base import (
     SmmOrderRequest,
     SmmOrderState,
@@ -17,6 +16,7 @@ from services.providers.base import (
     SmmService,
     SmmServiceType,
 )
+from services.providers.config import ProviderConfig
 from services.providers.errors import (
     AuthError,
     BadRequest,

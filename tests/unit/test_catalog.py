@@ -14,11 +14,11 @@ from decimal import Decimal
 import pytest
 
 from bench.catalog import generate_price_list, parse_prices
-from bot.settings import ProviderConfig
 from services.catalog import MarkupRule, Offer, OtpCatalog, paginate
 from services.money import loads
 from services.pricing import otp_price
 from services.providers.base import OtpOffer, OtpProvider, OtpPurchase, OtpState, OtpStatus
+from services.providers.config import ProviderConfig
 from services.providers.demo import DEMO_SOLD_OUT, DemoOtpProvider
 from services.providers.errors import (
     BadRequest,

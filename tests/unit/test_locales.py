@@ -110,7 +110,7 @@ def test_dynamic_keys_exist() -> None:
 
 
 def test_every_activation_state_and_reason_has_a_text() -> None:
-    from services import activations as act
+    from services import otp as act
 
     keys = set(keys_of("en"))
     for state in act.OPEN + act.CLOSED:
@@ -409,7 +409,7 @@ def test_the_code_passes_numbers_where_a_text_selects_a_plural() -> None:
 
 def test_the_smm_texts_pass_numbers(core) -> None:
     from handlers.smm_views import input_error, prompt_text
-    from services import smm_orders as smm
+    from services import smm
 
     def t(key: str, **values: object) -> str:
         return core.get(key, "ru", **values)

@@ -14,8 +14,7 @@ KEY = "k3y+with/slash=eq&amp 01"
 
 @pytest.fixture(autouse=True)
 def _fresh_registry(monkeypatch):
-    monkeypatch.setattr(redact_module, "_secrets", set())
-    monkeypatch.setattr(redact_module, "_pattern", None)
+    monkeypatch.setattr(redact_module, "_registered", redact_module._Secrets())
 
 
 @pytest.mark.parametrize(

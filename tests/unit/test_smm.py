@@ -10,8 +10,7 @@ from bot.settings import ProviderConfig, Settings
 from services.providers.base import SmmOrderRequest, SmmOrderState, SmmServiceType
 from services.providers.demo import DemoSmmProvider
 from services.providers.errors import InvalidState, OrderNotFound
-from services.smm_catalog import SmmCatalog
-from services.smm_orders import (
+from services.smm import (
     BadInput,
     SmmDraft,
     check_link,
@@ -21,6 +20,7 @@ from services.smm_orders import (
     parse_usernames,
     price_of,
 )
+from services.smm_catalog import SmmCatalog
 
 TOKEN = "123456:TEST-TOKEN-abcdefghijklmnop"
 

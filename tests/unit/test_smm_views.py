@@ -10,8 +10,8 @@ import pytest
 from bot.i18n import make_core
 from handlers import smm_views as view
 from services.providers.base import SmmServiceType
+from services.smm import BadInput, SmmDraft, SmmQuote, price_of
 from services.smm_catalog import SmmItem
-from services.smm_orders import BadInput, SmmDraft, SmmQuote, price_of
 from tests.fakes.telegram import MAX_TEXT, check_html, visible_text
 
 CORE = make_core("en")

@@ -1,0 +1,1 @@
+"""What every kind of order shares: its lifecycle table and the one writer of its state."""
