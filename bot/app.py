@@ -127,8 +127,8 @@ def build_app(settings: Settings) -> App:
             p.name: p.markup_percent for p in settings.providers if p.markup_percent is not None
         },
     )
-    providers, catalog, otp = build_otp(settings, db, outbox, markups)
-    smm_providers, smm_catalog, smm = build_smm(settings, db, outbox, markups)
+    providers, catalog, otp = build_otp(settings, db, markups)
+    smm_providers, smm_catalog, smm = build_smm(settings, db, markups)
     # ActivationService and SmmOrderService take these as attributes, not constructor arguments
     # (and the OTP presenter needs the service's own `supports` and `clock`).
     otp.presenter = TelegramPresenter(
@@ -152,7 +152,7 @@ def build_app(settings: Settings) -> App:
             db, make_group_sender(bot, settings.notify_chat_id, settings.notify_thread_id)
         )
     notifier = make_notifier(
-        settings, i18n, catalog, wake=notifications.kick if notifications else None
+        settings, i18n, catalog
     )
     otp.notifier = notifier
     smm.notifier = notifier
@@ -178,7 +178,6 @@ def build_app(settings: Settings) -> App:
         ),
         db=db,
         accounts=Accounts(db),
-        outbox_worker=outbox,
         error_counter=errors,
         otp=otp,
         smm_orders=smm,
@@ -221,7 +220,7 @@ def build_app(settings: Settings) -> App:
 
 
 def build_otp(
-    settings: Settings, db: Database, outbox: OutboxWorker, markups: Markups
+    settings: Settings, db: Database, markups: Markups
 ) -> tuple[dict[str, OtpProvider], OtpCatalog, ActivationService]:
     configs = [p for p in settings.otp_providers if p.enabled]
     providers = build_otp_providers(configs, demo_code_delay_s=settings.demo_code_delay_s)
@@ -249,7 +248,7 @@ def build_otp(
 
 
 def build_smm(
-    settings: Settings, db: Database, outbox: OutboxWorker, markups: Markups
+    settings: Settings, db: Database, markups: Markups
 ) -> tuple[dict[str, SmmProvider], SmmCatalog, SmmOrderService]:
     configs = [p for p in settings.smm_providers if p.enabled]
     providers = build_smm_providers(configs, demo_step_s=settings.demo_smm_step_s)
@@ -351,11 +350,9 @@ def make_notifier(
     settings: Settings,
     i18n: I18nMiddleware,
     catalog: OtpCatalog | None = None,
-    *,
-    wake: Callable[[], None] | None = None,
 ) -> Notifier:
     lines = GroupLines(i18n.core, settings.default_language, settings.store_currency, catalog)
-    return Notifier(lines.render, enabled=settings.notify_chat_id is not None, wake=wake)
+    return Notifier(lines.render, enabled=settings.notify_chat_id is not None)
 
 
 def make_group_sender(bot: Bot, chat_id: int, thread_id: int | None):

@@ -102,8 +102,6 @@ class UserMiddleware(BaseMiddleware):
                         first_name=tg_user.first_name,
                     )
                     user = await repo.get_user(session, tg_user.id)
-            if self.notifier is not None and data.get("new_user"):
-                self.notifier.wake()
         data["user"] = user
         return await handler(event, data)
 

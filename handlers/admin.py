@@ -17,7 +17,6 @@ from handlers.routing import RouterTemplate
 from services import accounts, wallet
 from services.money import AmountError, format_money, parse_amount
 from services.notifier import Notifier
-from services.outbox import OutboxWorker
 from services.text import escape
 
 log = logging.getLogger(__name__)
@@ -49,7 +48,6 @@ async def _adjust(
     i18n: I18nContext,
     db: Database,
     settings: ShopSettings,
-    outbox_worker: OutboxWorker,
     notifier: Notifier,
 ) -> None:
     usage = i18n.get(f"admin-{direction}-usage")
@@ -107,8 +105,6 @@ async def _adjust(
     except wallet.DuplicateOperation:
         await message.answer(i18n.get("admin-duplicate"))
         return
-    outbox_worker.kick()
-    notifier.wake()
     log.info(
         "admin wallet adjustment",
         extra={
@@ -135,10 +131,9 @@ async def cmd_topup(
     i18n: I18nContext,
     db: Database,
     settings: ShopSettings,
-    outbox_worker: OutboxWorker,
     notifier: Notifier,
 ) -> None:
-    await _adjust("topup", message, command, i18n, db, settings, outbox_worker, notifier)
+    await _adjust("topup", message, command, i18n, db, settings, notifier)
 
 
 @router.message(Command("deduct"))
@@ -148,10 +143,9 @@ async def cmd_deduct(
     i18n: I18nContext,
     db: Database,
     settings: ShopSettings,
-    outbox_worker: OutboxWorker,
     notifier: Notifier,
 ) -> None:
-    await _adjust("deduct", message, command, i18n, db, settings, outbox_worker, notifier)
+    await _adjust("deduct", message, command, i18n, db, settings, notifier)
 
 
 @router.message(Command("audit"))

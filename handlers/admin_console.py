@@ -23,7 +23,6 @@ from services.console import AdminConsole, ProviderBalance
 from services.markups import GLOBAL, OTP_ITEM, PROVIDER, SMM_ITEM, parse_percent
 from services.money import format_money
 from services.notifier import Notifier
-from services.outbox import OutboxWorker
 from services.text import escape
 
 log = logging.getLogger(__name__)
@@ -126,7 +125,6 @@ async def cmd_refund(
     db: Database,
     settings: ShopSettings,
     notifier: Notifier,
-    outbox_worker: OutboxWorker,
 ) -> None:
     parts = (command.args or "").split(maxsplit=1)
     try:
@@ -158,8 +156,6 @@ async def cmd_refund(
     except console.OrderBusy:
         await message.answer(i18n.get("admin-refund-busy", order=f"{kind}:{order_id}"))
         return
-    outbox_worker.kick()
-    notifier.wake()
     if not outcome.applied:
         await message.answer(i18n.get("admin-already-refunded", order=f"{kind}:{order_id}"))
         return

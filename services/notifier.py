@@ -70,11 +70,9 @@ class Notifier:
         render: Render | None = None,
         *,
         enabled: bool = False,
-        wake: Callable[[], None] | None = None,
     ) -> None:
         self.render = render
         self.enabled = enabled
-        self.wake: Callable[[], None] = wake or (lambda: None)  # the sender's kick
 
     async def emit(self, session: AsyncSession, event: str, **fields: Any) -> None:
         if not self.enabled or self.render is None:

@@ -96,7 +96,7 @@ class Buying(OtpBase):
         return [
             offer
             for offer in self.catalog.offers(country, service)
-            if offer.provider in self.providers and offer.provider not in self.rules.disabled
+            if offer.provider in self.providers
         ]
 
     async def create(

@@ -95,7 +95,6 @@ class OtpRules:
     card_refresh_s: float = 30.0
     poll_interval_s: float = 5.0
     rate_limits: dict[str, int] = field(default_factory=dict)  # provider -> requests/min
-    disabled: frozenset[str] = frozenset()
     # How long a buy may take, every provider asked in turn: its claim's length. Past it,
     # a buy left 'buying' (its process died) is reconciled.
     buy_lease_s: float = 120.0
