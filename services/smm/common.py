@@ -236,7 +236,7 @@ class SmmBase(OrderService[SmmCatalog, SmmProvider, SmmRules, Presenter]):
         """Start count, remains, trouble marks; and pending -> in progress, the one move here."""
         changes = dict(changes)
         if changes.pop("status", None) == IN_PROGRESS:
-            await core.move(
+            moved = await core.move(
                 session,
                 "smm",
                 order_id,
@@ -245,6 +245,8 @@ class SmmBase(OrderService[SmmCatalog, SmmProvider, SmmRules, Presenter]):
                 now=self.clock(),
                 values=changes,
             )
+            if moved is not None:
+                return  # the move wrote the progress too
         await session.execute(
             update(SmmOrder)
             .where(SmmOrder.id == order_id, SmmOrder.status.in_(LIVE))
