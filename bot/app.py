@@ -262,6 +262,8 @@ def build_smm(
         reconcile_grace_s=settings.reconcile_grace_s,
         trouble_grace_s=settings.smm_trouble_grace_s,
         rate_limits=_rate_limits(providers),
+        # One request to one panel, within its timeout (and rate limit).
+        request_lease_s=30 + 3 * max((float(p.timeout_s) for p in configs), default=30.0),
     )
     smm = SmmOrderService(db, catalog, providers, rules)
     return providers, catalog, smm

@@ -50,9 +50,6 @@ LIVE = (PENDING, IN_PROGRESS)  # placed upstream, polled
 OPEN = (PLACING, UNKNOWN, *LIVE)
 CLOSED = (COMPLETED, PARTIAL, CANCELLED, FAILED)
 REFILLABLE = (COMPLETED, PARTIAL)
-# How long an `add`, a refill or a cancel request may take: its claim's length (a process that
-# died while asking leaves the claim to expire).
-REQUEST_LEASE_S = 120.0
 # A refill's status words as panels spell them (lowercase, "_" as a space) -> what they mean.
 # Only the running ones are polled again; any word not listed is final, and the admins hear of it.
 REFILL_STATES = {
@@ -115,6 +112,9 @@ class SmmRules:
     rate_limits: dict[str, int] = field(default_factory=dict)  # provider -> requests/min
     refill_checks_per_round: int = 50
     trouble_grace_s: float = 600.0  # an order the panel cannot show turns 'unknown' after this
+    # How long an `add`, a refill or a cancel request may take: its claim's length. A process
+    # that died while asking leaves the claim to expire, and only then is the order recovered.
+    request_lease_s: float = 120.0
 
 
 # --- the service ---------------------------------------------------------------------------------

@@ -35,7 +35,6 @@ from services.smm.common import (
     PLACING,
     REASON_PROVIDER_ERROR,
     REFILLABLE,
-    REQUEST_LEASE_S,
     UNKNOWN,
     NotOffered,
     RefillInProgress,
@@ -127,7 +126,7 @@ class Placing(SmmBase):
             can_cancel=item.cancel,
             created_at=now,
             updated_at=now,
-            claimed_until=utcnow() + timedelta(seconds=REQUEST_LEASE_S),
+            claimed_until=utcnow() + timedelta(seconds=self.rules.request_lease_s),
         )
         return await core.open_order(self.db, "smm", order)
 
@@ -228,7 +227,8 @@ class Placing(SmmBase):
             raise WrongState()
         if order.refill_id is not None and not _refill_done(order.refill_status):
             raise RefillInProgress()
-        if not await core.claim(self.db, "smm", order_id, "acting_until", REQUEST_LEASE_S):
+        lease = self.rules.request_lease_s
+        if not await core.claim(self.db, "smm", order_id, "acting_until", lease):
             raise RefillInProgress()  # another press (in any process) is asking right now
         try:
             refill_id = await provider.refill(order.provider_order_id or "")
@@ -259,7 +259,8 @@ class Placing(SmmBase):
         if order.status not in LIVE or order.cancel_requested_at is not None:
             raise WrongState()
         upstream_id = order.provider_order_id or ""
-        if not await core.claim(self.db, "smm", order_id, "acting_until", REQUEST_LEASE_S):
+        lease = self.rules.request_lease_s
+        if not await core.claim(self.db, "smm", order_id, "acting_until", lease):
             raise TryLater()  # another press (in any process) is asking right now
         try:
             answer = (await provider.cancel([upstream_id])).get(upstream_id)
