@@ -2,7 +2,9 @@
 """Quick start without anything but Python 3.11+.
 
     python3 tasks.py start   # create .venv if needed, install, run the bot
-    python3 tasks.py test    # same environment, run the whole test suite
+    python3 tasks.py test    # same environment, run the whole test suite (pytest options
+                             # may follow, e.g. -n 4; TEST_DATABASE_URL, if you set it, adds
+                             # the PostgreSQL half: see docs/deployment.md)
     python3 tasks.py lint    # ruff, then the import layers (lint-imports)
     python3 tasks.py typecheck  # mypy, as configured in pyproject.toml [tool.mypy]
 

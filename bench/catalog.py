@@ -34,7 +34,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 if TYPE_CHECKING:
-    from services.providers.base import OtpOffer, OtpOffers
+    from services.catalog import OtpCatalog
+    from services.providers.base import OtpOffer, OtpOffers, OtpProvider
 
 # The parent process imports nothing heavy: on Linux a child started with vfork+exec inherits
 # the parent's peak RSS as its own ru_maxrss, so a fat parent would inflate every figure.
@@ -162,13 +163,11 @@ def _pick_parser(which: str) -> Callable[[bytes], Sequence[OtpOffer]]:
     return fivesim_parse
 
 
-async def _child(path: Path, which: str, runs: int) -> dict[str, object]:
-    from services.catalog import MarkupRule, OtpCatalog
-    from services.money import format_money
+def _file_provider(
+    path: Path, parse: Callable[[bytes], Sequence[OtpOffer]], timings: dict[str, float]
+) -> type[OtpProvider]:
+    """A provider whose offers() reads and parses the price list file (timed into `parse_s`)."""
     from services.providers.base import OtpProvider
-
-    parse = _pick_parser(which)
-    timings: dict[str, float] = {}
 
     class FileProvider(OtpProvider):
         name, kind, currency = "5sim", "fivesim", "RUB"
@@ -192,12 +191,11 @@ async def _child(path: Path, which: str, runs: int) -> dict[str, object]:
         async def cancel(self, order_id):  # pragma: no cover
             raise NotImplementedError
 
-    rss_start = _rss_mb()
-    catalog = OtpCatalog(
-        [FileProvider()],
-        rates={"5sim": Decimal("0.011")},
-        price_rule=MarkupRule(default=Decimal(20)),
-    )
+    return FileProvider
+
+
+async def _refreshes(catalog: OtpCatalog, timings: dict[str, float]) -> dict[str, float]:
+    """The first refresh (parse + index), the periodic one, a re-price: times and peak RSS."""
     start, cpu_start = time.perf_counter(), time.process_time()
     report = await catalog.refresh()
     total, cpu = time.perf_counter() - start, time.process_time() - cpu_start
@@ -213,8 +211,20 @@ async def _child(path: Path, which: str, runs: int) -> dict[str, object]:
     start = time.perf_counter()
     await catalog.rebuild()  # re-pricing after a markup change, no fetch
     rebuild_s = time.perf_counter() - start
+    return {
+        "parse_s": first_parse_s,
+        "refresh_s": total,
+        "refresh_cpu_s": cpu,
+        "again_s": again_s,
+        "rebuild_s": rebuild_s,
+        "rss_peak_mb": rss_peak,
+        "rss_again_mb": rss_again,
+    }
 
-    country = "RU" if catalog.services("RU") else catalog.countries()[0].iso
+
+def _renderer(catalog: OtpCatalog, country: str) -> Callable[[], list[str]]:
+    """Page 2 of a country's services as lines of text (a closure: it is timed in a loop)."""
+    from services.money import format_money
 
     def render() -> list[str]:
         page = catalog.page(catalog.services(country, "name"), 2, 10)
@@ -223,6 +233,11 @@ async def _child(path: Path, which: str, runs: int) -> dict[str, object]:
             for item in page.items
         ]
 
+    return render
+
+
+def _pages(catalog: OtpCatalog, render: Callable[[], list[str]], runs: int) -> dict[str, float]:
+    """Time `runs` renders of a country's page, and `runs` pages of countries for a service."""
     samples = []
     for _ in range(runs):
         t0 = time.perf_counter_ns()
@@ -234,41 +249,61 @@ async def _child(path: Path, which: str, runs: int) -> dict[str, object]:
         t0 = time.perf_counter_ns()
         catalog.page(catalog.countries_for_service(slugs[i % len(slugs)]), 1, 10)
         service_samples.append(time.perf_counter_ns() - t0)
+    return {
+        "page_median_us": statistics.median(samples) / 1000,
+        "page_p99_us": sorted(samples)[int(len(samples) * 0.99)] / 1000,
+        "service_page_median_us": statistics.median(service_samples) / 1000,
+    }
 
+
+async def _snapshot(
+    catalog: OtpCatalog, new_catalog: Callable[[], OtpCatalog]
+) -> dict[str, float]:
+    """to_json() of the catalog, then load_json() of it into a fresh one (as after a restart)."""
     start = time.perf_counter()
     snapshot = catalog.to_json()
     dump_s = time.perf_counter() - start
-    fresh = OtpCatalog(
-        [FileProvider()],
-        rates={"5sim": Decimal("0.011")},
-        price_rule=MarkupRule(default=Decimal(20)),
-    )
+    fresh = new_catalog()
     start = time.perf_counter()
     await fresh.load_json(snapshot)
     load_s = time.perf_counter() - start
+    return {
+        "snapshot_mb": len(snapshot.encode()) / 1e6,
+        "snapshot_dump_s": dump_s,
+        "snapshot_load_s": load_s,
+    }
+
+
+async def _child(path: Path, which: str, runs: int) -> dict[str, object]:
+    from services.catalog import MarkupRule, OtpCatalog
+
+    timings: dict[str, float] = {}
+    provider = _file_provider(path, _pick_parser(which), timings)
+
+    def new_catalog() -> OtpCatalog:
+        rates = {"5sim": Decimal("0.011")}
+        return OtpCatalog([provider()], rates=rates, price_rule=MarkupRule(default=Decimal(20)))
+
+    rss_start = _rss_mb()  # after every import
+    catalog = new_catalog()
+    refreshes = await _refreshes(catalog, timings)
+    country = "RU" if catalog.services("RU") else catalog.countries()[0].iso
+    render = _renderer(catalog, country)
+    pages = _pages(catalog, render, runs)
+    snapshot = await _snapshot(catalog, new_catalog)
     return {
         "parser": which,
         "body_mb": path.stat().st_size / 1e6,  # noqa: ASYNC240
         "offers_in": catalog.provider_status()["5sim"]["offers"],
         "offers_indexed": catalog.offer_count(),
         "countries": len(catalog.countries()),
-        "services": len(slugs),
-        "parse_s": first_parse_s,
-        "refresh_s": total,
-        "refresh_cpu_s": cpu,
-        "again_s": again_s,
-        "rebuild_s": rebuild_s,
+        "services": len(catalog.all_services()),
+        **refreshes,
         "rss_start_mb": rss_start,
-        "rss_peak_mb": rss_peak,
-        "rss_again_mb": rss_again,
         "page_country": country,
-        "page_median_us": statistics.median(samples) / 1000,
-        "page_p99_us": sorted(samples)[int(len(samples) * 0.99)] / 1000,
-        "service_page_median_us": statistics.median(service_samples) / 1000,
+        **pages,
         "runs": runs,
-        "snapshot_mb": len(snapshot.encode()) / 1e6,
-        "snapshot_dump_s": dump_s,
-        "snapshot_load_s": load_s,
+        **snapshot,
         "example_page": render(),
     }
 

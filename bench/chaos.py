@@ -36,6 +36,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--buy-faults", type=float, default=0.25, help="share of buys failing")
     parser.add_argument("--tg-429", type=float, default=0.02, help="share of Bot API calls 429")
     parser.add_argument("--keep", action="store_true", help="keep the database and bot logs")
+    parser.add_argument(
+        "--database-url", help="an empty database, e.g. PostgreSQL (default: SQLite in a temp dir)"
+    )
     return parser.parse_args(argv)
 
 
@@ -61,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         blockers=args.blockers,
         settle_timeout_s=180,
         progress=progress,
+        database_url=args.database_url,
     )
     try:
         report = asyncio.run(run_chaos(config))

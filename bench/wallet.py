@@ -1,6 +1,9 @@
 """Wallet throughput on SQLite: debits per second and latency with 50 concurrent tasks.
 
-    .venv/bin/python bench/wallet.py [--debits 20000] [--concurrency 50]
+    .venv/bin/python bench/wallet.py [--debits 20000] [--concurrency 50] [--database-url URL]
+
+`--database-url` runs it on another database (an empty one: it creates its users), e.g.
+`postgresql+asyncpg://postgres@127.0.0.1:5432/bench`; the default is a new SQLite file.
 
 Each debit is the production path: its own BEGIN IMMEDIATE transaction, one conditional UPDATE
 ... RETURNING and one ledger INSERT, then COMMIT, through SQLAlchemy over aiosqlite.
@@ -27,9 +30,10 @@ from services import wallet
 USERS = 1000
 
 
-async def run(debits: int, concurrency: int) -> None:
-    folder = tempfile.mkdtemp(prefix="bench-wallet-")
-    db = Database(f"sqlite+aiosqlite:///{folder}/bench.db")
+async def run(debits: int, concurrency: int, database_url: str | None = None) -> None:
+    if database_url is None:
+        database_url = f"sqlite+aiosqlite:///{tempfile.mkdtemp(prefix='bench-wallet-')}/bench.db"
+    db = Database(database_url)
     await upgrade(db)
     async with db.write() as session:
         for user_id in range(1, USERS + 1):
@@ -74,8 +78,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--debits", type=int, default=20_000)
     parser.add_argument("--concurrency", type=int, default=50)
+    parser.add_argument("--database-url", help="an empty database (default: a new SQLite file)")
     args = parser.parse_args()
-    asyncio.run(run(args.debits, args.concurrency))
+    asyncio.run(run(args.debits, args.concurrency, args.database_url))
 
 
 if __name__ == "__main__":

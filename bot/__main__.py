@@ -13,6 +13,7 @@ from pydantic_settings import BaseSettings
 
 from bot.logging_setup import setup_logging
 from bot.settings import Settings, SettingsError, load_settings
+from db.engine import DatabaseUnavailable, check_database
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,6 +29,13 @@ def main(argv: list[str] | None = None) -> int:
         print(exc, file=sys.stderr)
         return 2
     setup_logging(settings.log_level)
+    try:
+        # A server that does not answer, a missing database or a wrong password: one line
+        # here, not a traceback from the middle of start-up.
+        asyncio.run(check_database(settings.database_url))
+    except DatabaseUnavailable as exc:
+        print(f"DATABASE_URL: {exc}", file=sys.stderr)
+        return 2
 
     from bot.app import build_app, run
 

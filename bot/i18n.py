@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -10,8 +11,6 @@ from aiogram_i18n import I18nMiddleware
 from aiogram_i18n.cores import FluentRuntimeCore
 from aiogram_i18n.managers import BaseManager
 
-from db import repositories as repo
-from db.engine import Database
 from db.models import User
 from handlers.common import LANGUAGES, number
 
@@ -27,7 +26,16 @@ def pick_language(telegram_code: str | None, default: str) -> str:
 
 
 class DatabaseLocaleManager(BaseManager):
-    """Reads the language from the user record the database middleware loaded."""
+    """Reads the language from the user record the user middleware loaded; `save` keeps a
+    choice (none: the choice lasts for this update only)."""
+
+    def __init__(
+        self,
+        default_locale: str | None = None,
+        save: Callable[[int, str], Awaitable[None]] | None = None,
+    ) -> None:
+        super().__init__(default_locale)
+        self.save = save
 
     async def get_locale(self, user: User | None = None, **_: Any) -> str:
         if user is not None and user.language in LANGUAGES:
@@ -35,12 +43,10 @@ class DatabaseLocaleManager(BaseManager):
         return self.default_locale or "en"
 
     async def set_locale(
-        self, locale: str, db: Database, event_from_user: TgUser | None = None, **_: Any
+        self, locale: str, event_from_user: TgUser | None = None, **_: Any
     ) -> None:
-        if event_from_user is None:
-            return
-        async with db.write() as session:
-            await repo.set_language(session, event_from_user.id, locale)
+        if event_from_user is not None and self.save is not None:
+            await self.save(event_from_user.id, locale)
 
 
 def make_core(default_language: str) -> FluentRuntimeCore:
@@ -48,10 +54,12 @@ def make_core(default_language: str) -> FluentRuntimeCore:
 
 
 def make_middleware(
-    default_language: str, core: FluentRuntimeCore | None = None
+    default_language: str,
+    core: FluentRuntimeCore | None = None,
+    save: Callable[[int, str], Awaitable[None]] | None = None,
 ) -> I18nMiddleware:
     return I18nMiddleware(
         core=core or make_core(default_language),
-        manager=DatabaseLocaleManager(default_locale=default_language),
+        manager=DatabaseLocaleManager(default_locale=default_language, save=save),
         default_locale=default_language,
     )

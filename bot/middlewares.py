@@ -78,15 +78,14 @@ class UserMiddleware(BaseMiddleware):
         )
         if user is None or stale:
             async with self.db.write() as session:
-                user = await repo.get_user(session, tg_user.id)
-                if user is None:
-                    user = await repo.create_user(
-                        session,
-                        tg_user.id,
-                        username=tg_user.username,
-                        first_name=tg_user.first_name,
-                        language=pick_language(tg_user.language_code, self.default_language),
-                    )
+                user, created = await repo.register_user(
+                    session,
+                    tg_user.id,
+                    username=tg_user.username,
+                    first_name=tg_user.first_name,
+                    language=pick_language(tg_user.language_code, self.default_language),
+                )
+                if created:
                     data["new_user"] = True
                     if self.notifier is not None:
                         username = f"@{tg_user.username}" if tg_user.username else ""

@@ -10,6 +10,8 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from db.engine import parse_url
+
 # PROVIDERS entries are the providers package's own configuration; re-exported for bot/.
 from services.providers.config import OTP_KINDS, SMM_KINDS, ProviderConfig, ProviderKind
 
@@ -80,6 +82,12 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        parse_url(value)  # ValueError names the problem, never the URL (it may hold a password)
+        return value
 
     @field_validator("admin_ids", mode="before")
     @classmethod

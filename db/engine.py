@@ -4,7 +4,8 @@ SQLite (the default) runs in WAL mode with a busy timeout. Every write unit of w
 `BEGIN IMMEDIATE`, so two writers never interleave and a conditional debit can never lose an
 update. Within one process, writers also queue on an asyncio.Lock: SQLite serializes them anyway,
 and waiting on a lock is cheaper than sleeping in SQLite's busy handler. On PostgreSQL neither is
-needed and both are skipped; repositories use portable SQL only.
+needed and both are skipped; repositories use portable SQL only, and the few statements that
+differ between the two (upserts) are built in `db/upsert.py`.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ from collections import defaultdict
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
-from sqlalchemy import event
-from sqlalchemy.engine import Connection, make_url
+from sqlalchemy import event, text
+from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -27,7 +29,32 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.pool import ConnectionPoolEntry
 
 BUSY_TIMEOUT_MS = 30_000
+CONNECT_TIMEOUT_S = 10.0
 _AFTER_COMMIT = "after_commit"
+# The URLs the bot runs on: (backend, driver) -> an example for the error message.
+SUPPORTED = {
+    ("sqlite", "aiosqlite"): "sqlite+aiosqlite:///data/bot.db",
+    ("postgresql", "asyncpg"): "postgresql+asyncpg://user:password@host:5432/database",
+}
+
+
+class DatabaseUnavailable(Exception):
+    """The database cannot be opened: one line saying which (never its password) and why."""
+
+
+def parse_url(url: str) -> URL:
+    """The URL if the bot can run on it; ValueError with a one-line reason otherwise (the
+    message never repeats the URL: it may hold a password)."""
+    examples = " or ".join(SUPPORTED.values())
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ValueError(f"is not a database URL (expected {examples})") from None
+    if (parsed.get_backend_name(), parsed.get_driver_name()) not in SUPPORTED:
+        raise ValueError(f"{parsed.drivername}:// is not supported (expected {examples})")
+    if parsed.get_backend_name() == "postgresql" and not parsed.database:
+        raise ValueError("names no database (expected .../<database> at the end)")
+    return parsed
 
 
 def after_commit(session: AsyncSession, topic: str) -> None:
@@ -43,7 +70,9 @@ class Database:
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
         if self.is_sqlite and self.url.database and self.url.database != ":memory:":
             Path(self.url.database).parent.mkdir(parents=True, exist_ok=True)
-        connect_args = {"timeout": BUSY_TIMEOUT_MS / 1000} if self.is_sqlite else {}
+        # sqlite3: how long to wait for a lock; asyncpg: how long to wait for the server.
+        timeout = BUSY_TIMEOUT_MS / 1000 if self.is_sqlite else CONNECT_TIMEOUT_S
+        connect_args = {"timeout": timeout}
         self.engine: AsyncEngine = create_async_engine(
             self.url, echo=echo, connect_args=connect_args, pool_pre_ping=not self.is_sqlite
         )
@@ -81,6 +110,34 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+async def check_database(url: str) -> None:
+    """Open the database once and run `SELECT 1`; DatabaseUnavailable, one line, if that
+    fails (a server that does not answer, a missing database, a wrong password, a SQLite
+    folder that cannot be created)."""
+    where = make_url(url).render_as_string(hide_password=True)
+    try:
+        database = Database(url)
+    except OSError as exc:
+        raise DatabaseUnavailable(f"cannot open {where}: {_reason(exc)}") from None
+    try:
+        async with asyncio.timeout(CONNECT_TIMEOUT_S + 5), database.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+    except TimeoutError:
+        raise DatabaseUnavailable(f"cannot connect to {where}: timed out") from None
+    except (OSError, SQLAlchemyError) as exc:
+        raise DatabaseUnavailable(f"cannot connect to {where}: {_reason(exc)}") from None
+    finally:
+        await database.dispose()
+
+
+def _reason(exc: BaseException) -> str:
+    """The driver's own words (asyncpg's "database ... does not exist", the OS's "Connection
+    refused"), on one line."""
+    cause = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    words = " ".join(str(cause).split()) or type(cause).__name__
+    return words[:300]
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:

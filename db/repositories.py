@@ -1,4 +1,4 @@
-"""Queries, in portable SQL (SQLite today, PostgreSQL tomorrow). Callers own the transaction."""
+"""Queries, in portable SQL (SQLite and PostgreSQL). Callers own the transaction."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import LedgerEntry, OutboxMessage, User, utcnow
+from db.upsert import insert_ignore
 
 
 async def get_user(session: AsyncSession, user_id: int) -> User | None:
@@ -76,6 +77,37 @@ async def create_user(
     session.add(user)
     await session.flush()
     return user
+
+
+async def register_user(
+    session: AsyncSession,
+    user_id: int,
+    *,
+    username: str | None,
+    first_name: str | None,
+    language: str,
+) -> tuple[User, bool]:
+    """The user, created unless they exist: True when this call created them. Two first
+    messages handled at once (or by two processes) create one row, and neither fails."""
+    created = await insert_ignore(
+        session,
+        User,
+        {
+            "id": user_id,
+            "username": username,
+            "first_name": first_name,
+            "language": language,
+            "balance": 0,
+            "banned": False,
+            "blocked_bot": False,
+            "created_at": utcnow(),
+        },
+        keys=["id"],
+    )
+    user = await session.get(User, user_id, populate_existing=True)
+    if user is None:  # cannot happen: the row exists, ours or the other writer's
+        raise LookupError(user_id)
+    return user, created
 
 
 async def update_profile(

@@ -1,6 +1,17 @@
 from aiogram import Router
 
-from handlers import admin, admin_console, broadcast, errors, fallback, menu, otp, smm, wallet
+from handlers import (
+    admin,
+    admin_console,
+    broadcast,
+    errors,
+    fallback,
+    menu,
+    otp,
+    smm,
+    smm_form,
+    wallet,
+)
 
 
 def get_routers() -> list[Router]:
@@ -15,6 +26,7 @@ def get_routers() -> list[Router]:
         wallet.router,
         otp.router,
         smm.router,  # the SMM section's entry (MenuAction.SMM) lives there
+        smm_form.router,  # its order form: a state-filtered text handler, before the fallback
         fallback.router,
     ]
     return [template.build() for template in templates]

@@ -4,17 +4,16 @@ unknown-command answer, so the commands do not even reveal that they exist."""
 from __future__ import annotations
 
 import logging
-from typing import Literal
+from dataclasses import dataclass
 
 from aiogram.filters import Command, CommandObject, Filter
 from aiogram.types import Message
 from aiogram_i18n import I18nContext
 
-from db.engine import Database
-from db.repositories import AmbiguousUser
 from handlers.common import ShopSettings, number
 from handlers.routing import RouterTemplate
-from services import accounts, wallet
+from services import wallet
+from services.accounts import Accounts, Adjustment, AmbiguousUser, Direction, NoticeRenderer
 from services.money import AmountError, format_money, parse_amount
 from services.notifier import Notifier
 from services.text import escape
@@ -41,79 +40,97 @@ def _user_label(user_id: int, username: str | None) -> str:
     return f"@{escape(username)} ({user_id})" if username else f"<code>{user_id}</code>"
 
 
-async def _adjust(
-    direction: Literal["topup", "deduct"],
-    message: Message,
-    command: CommandObject,
-    i18n: I18nContext,
-    db: Database,
-    settings: ShopSettings,
-    notifier: Notifier,
-) -> None:
-    usage = i18n.get(f"admin-{direction}-usage")
-    parts = (command.args or "").split(maxsplit=2)
+@dataclass(frozen=True, slots=True)
+class _AdjustRequest:
+    """`/topup <@name | id> <amount> [comment]`, parsed."""
+
+    target: str
+    amount: int
+    comment: str | None
+
+
+def _parse_adjust(args: str | None) -> _AdjustRequest | None:
+    """None when the arguments do not read as a target and an amount."""
+    parts = (args or "").split(maxsplit=2)
     if len(parts) < 2:
-        await message.answer(usage)
-        return
-    target, amount_text = parts[0], parts[1]
-    comment = parts[2] if len(parts) > 2 else None
+        return None
     try:
-        amount = parse_amount(amount_text)
+        amount = parse_amount(parts[1])
     except AmountError:
-        await message.answer(usage)
-        return
-    currency = settings.store_currency
-    notice_key = "topup-received" if direction == "topup" else "deduct-received"
+        return None
+    return _AdjustRequest(parts[0], amount, parts[2] if len(parts) > 2 else None)
+
+
+def _notice_renderer(
+    direction: Direction, amount: int, i18n: I18nContext, currency: str
+) -> NoticeRenderer:
+    """The user's notice in the user's own language, not the admin's."""
+    key = "topup-received" if direction == "topup" else "deduct-received"
 
     def notice(language: str, new_balance: int) -> str:
         return i18n.core.get(
-            notice_key,
+            key,
             language,
             amount=format_money(amount, currency),
             balance=format_money(new_balance, currency),
         )
 
+    return notice
+
+
+def _adjust_error_text(
+    exc: Exception, request: _AdjustRequest, i18n: I18nContext, currency: str
+) -> str:
+    """What the admin reads when the adjustment was refused."""
+    if isinstance(exc, AmbiguousUser):
+        return ambiguous_user_text(i18n, exc)
+    if isinstance(exc, wallet.InsufficientFunds):
+        return i18n.get(
+            "admin-deduct-insufficient-error",
+            user=escape(request.target),
+            balance=format_money(exc.balance, currency),
+        )
+    if isinstance(exc, wallet.DuplicateOperation):
+        return i18n.get("admin-duplicate")
+    return i18n.get("admin-user-not-found", query=escape(request.target))
+
+
+async def _adjust(
+    direction: Direction,
+    message: Message,
+    command: CommandObject,
+    i18n: I18nContext,
+    accounts: Accounts,
+    settings: ShopSettings,
+    notifier: Notifier,
+) -> None:
+    request = _parse_adjust(command.args)
+    if request is None:
+        await message.answer(i18n.get(f"admin-{direction}-usage"))
+        return
     if message.from_user is None:  # past the admin filter, there always is one
         return
+    currency = settings.store_currency
     try:
-        done = await accounts.admin_adjust(
-            db,
+        done = await accounts.adjust(
             direction=direction,
-            target=target,
-            amount=amount,
+            target=request.target,
+            amount=request.amount,
             admin_id=message.from_user.id,
             key=f"admin:{message.chat.id}:{message.message_id}",
-            comment=comment,
-            notice=notice,
+            comment=request.comment,
+            notice=_notice_renderer(direction, request.amount, i18n, currency),
             notifier=notifier,
         )
-    except wallet.UserNotFound:
-        await message.answer(i18n.get("admin-user-not-found", query=escape(target)))
+    except (
+        wallet.UserNotFound,
+        AmbiguousUser,
+        wallet.InsufficientFunds,
+        wallet.DuplicateOperation,
+    ) as exc:
+        await message.answer(_adjust_error_text(exc, request, i18n, currency))
         return
-    except AmbiguousUser as exc:
-        await message.answer(ambiguous_user_text(i18n, exc))
-        return
-    except wallet.InsufficientFunds as exc:
-        await message.answer(
-            i18n.get(
-                "admin-deduct-insufficient-error",
-                user=escape(target),
-                balance=format_money(exc.balance, currency),
-            )
-        )
-        return
-    except wallet.DuplicateOperation:
-        await message.answer(i18n.get("admin-duplicate"))
-        return
-    log.info(
-        "admin wallet adjustment",
-        extra={
-            "admin_id": message.from_user.id,
-            "user_id": done.user_id,
-            "direction": direction,
-            "amount": amount,
-        },
-    )
+    _log_adjustment(message.from_user.id, direction, done)
     await message.answer(
         i18n.get(
             f"admin-{direction}-done",
@@ -124,16 +141,28 @@ async def _adjust(
     )
 
 
+def _log_adjustment(admin_id: int, direction: Direction, done: Adjustment) -> None:
+    log.info(
+        "admin wallet adjustment",
+        extra={
+            "admin_id": admin_id,
+            "user_id": done.user_id,
+            "direction": direction,
+            "amount": done.amount,
+        },
+    )
+
+
 @router.message(Command("topup"))
 async def cmd_topup(
     message: Message,
     command: CommandObject,
     i18n: I18nContext,
-    db: Database,
+    accounts: Accounts,
     settings: ShopSettings,
     notifier: Notifier,
 ) -> None:
-    await _adjust("topup", message, command, i18n, db, settings, notifier)
+    await _adjust("topup", message, command, i18n, accounts, settings, notifier)
 
 
 @router.message(Command("deduct"))
@@ -141,18 +170,18 @@ async def cmd_deduct(
     message: Message,
     command: CommandObject,
     i18n: I18nContext,
-    db: Database,
+    accounts: Accounts,
     settings: ShopSettings,
     notifier: Notifier,
 ) -> None:
-    await _adjust("deduct", message, command, i18n, db, settings, notifier)
+    await _adjust("deduct", message, command, i18n, accounts, settings, notifier)
 
 
 @router.message(Command("audit"))
 async def cmd_audit(
-    message: Message, i18n: I18nContext, db: Database, settings: ShopSettings
+    message: Message, i18n: I18nContext, accounts: Accounts, settings: ShopSettings
 ) -> None:
-    report = await accounts.audit(db)
+    report = await accounts.audit()
     if report.ok:
         await message.answer(i18n.get("admin-audit-ok", users=number(report.users_checked)))
         return

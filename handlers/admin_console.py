@@ -10,8 +10,6 @@ from aiogram.filters import Command, CommandObject
 from aiogram.types import Message
 from aiogram_i18n import I18nContext
 
-from db.engine import Database
-from db.repositories import AmbiguousUser
 from handlers.admin import IsAdmin, ambiguous_user_text
 from handlers.common import ShopSettings, number
 from handlers.routing import RouterTemplate
@@ -19,10 +17,10 @@ from handlers.wallet import reason_text
 from services import admin as console
 from services import otp as activations
 from services import smm
+from services.admin import AmbiguousUser, Backoffice
 from services.console import AdminConsole, ProviderBalance
 from services.markups import GLOBAL, OTP_ITEM, PROVIDER, SMM_ITEM, parse_percent
 from services.money import format_money
-from services.notifier import Notifier
 from services.text import escape
 
 log = logging.getLogger(__name__)
@@ -39,7 +37,7 @@ async def cmd_user(
     message: Message,
     command: CommandObject,
     i18n: I18nContext,
-    db: Database,
+    backoffice: Backoffice,
     settings: ShopSettings,
 ) -> None:
     query = (command.args or "").strip()
@@ -47,7 +45,7 @@ async def cmd_user(
         await message.answer(i18n.get("admin-user-usage"))
         return
     try:
-        report = await console.user_report(db, query)
+        report = await backoffice.user_report(query)
     except console.UnknownUser:
         await message.answer(i18n.get("admin-user-not-found", query=escape(query)))
         return
@@ -98,7 +96,7 @@ async def cmd_user(
 
 @router.message(Command("ban", "unban"))
 async def cmd_ban(
-    message: Message, command: CommandObject, i18n: I18nContext, db: Database
+    message: Message, command: CommandObject, i18n: I18nContext, backoffice: Backoffice
 ) -> None:
     banned = command.command == "ban"
     query = (command.args or "").strip()
@@ -106,7 +104,7 @@ async def cmd_ban(
         await message.answer(i18n.get("admin-ban-usage"))
         return
     try:
-        user = await console.set_banned(db, query, banned)
+        user = await backoffice.set_banned(query, banned)
     except console.UnknownUser:
         await message.answer(i18n.get("admin-user-not-found", query=escape(query)))
         return
@@ -122,9 +120,8 @@ async def cmd_refund(
     message: Message,
     command: CommandObject,
     i18n: I18nContext,
-    db: Database,
+    backoffice: Backoffice,
     settings: ShopSettings,
-    notifier: Notifier,
 ) -> None:
     parts = (command.args or "").split(maxsplit=1)
     try:
@@ -141,14 +138,8 @@ async def cmd_refund(
     if message.from_user is None:  # past the admin filter, there always is one
         return
     try:
-        outcome = await console.refund_order(
-            db,
-            kind,
-            order_id,
-            admin_id=message.from_user.id,
-            reason=reason,
-            notice=notice,
-            notifier=notifier,
+        outcome = await backoffice.refund_order(
+            kind, order_id, admin_id=message.from_user.id, reason=reason, notice=notice
         )
     except console.UnknownOrder:
         await message.answer(i18n.get("admin-order-not-found", order=f"{kind}:{order_id}"))
@@ -182,7 +173,7 @@ async def cmd_stats(
     message: Message,
     command: CommandObject,
     i18n: I18nContext,
-    db: Database,
+    backoffice: Backoffice,
     settings: ShopSettings,
     otp: activations.ActivationService,
 ) -> None:
@@ -191,7 +182,7 @@ async def cmd_stats(
         await message.answer(i18n.get("admin-stats-usage"))
         return
     since = console.period_start(period, otp.clock())
-    stats = await console.stats(db, since)
+    stats = await backoffice.stats(since)
     lines = [i18n.get("admin-stats-title", period=period, since=f"{since:%Y-%m-%d %H:%M}")]
     lines.append(i18n.get("admin-stats-otp", statuses=_statuses(stats.otp_by_status)))
     lines.append(i18n.get("admin-stats-smm", statuses=_statuses(stats.smm_by_status)))

@@ -9,10 +9,10 @@ from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
 from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
-from aiogram.types import CallbackQuery, Message
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from aiogram_i18n import I18nContext
 
-from db.models import User
+from db.models import Activation, User
 from handlers import otp_views as view
 from handlers.common import ShopSettings, notify_banned, number
 from handlers.menu import MenuAction, MenuCb
@@ -20,6 +20,7 @@ from handlers.render import show
 from handlers.routing import RouterTemplate
 from services import otp as act
 from services.accounts import Accounts
+from services.catalog import OtpCatalog
 from services.money import format_money
 from services.text import countdown
 
@@ -31,10 +32,6 @@ class OtpSearch(StatesGroup):
     country = State()
 
 
-def _is_demo(otp: act.ActivationService) -> bool:
-    return any(p.is_demo for p in otp.providers.values())
-
-
 # --- browsing ----------------------------------------------------------------------------------
 
 
@@ -44,19 +41,14 @@ async def on_buy_menu(
     user: User,
     i18n: I18nContext,
     otp: act.ActivationService,
+    otp_catalog: OtpCatalog,
     settings: ShopSettings,
 ) -> None:
     if user.banned:
         await notify_banned(query, i18n)
         return
     text, markup = view.countries_view(
-        otp.catalog,
-        otp.popular,
-        0,
-        i18n.locale,
-        i18n.get,
-        settings.store_currency,
-        _is_demo(otp),
+        otp_catalog, otp.popular, 0, i18n.locale, i18n.get, settings.store_currency, otp.has_demo
     )
     await show(query, text, markup)
 
@@ -68,15 +60,16 @@ async def on_browse(
     user: User,
     i18n: I18nContext,
     otp: act.ActivationService,
+    otp_catalog: OtpCatalog,
     settings: ShopSettings,
     accounts: Accounts,
     state: FSMContext,
 ) -> None:
-    catalog, lang, currency = otp.catalog, i18n.locale, settings.store_currency
+    catalog, lang, currency = otp_catalog, i18n.locale, settings.store_currency
     nav = callback_data
     if nav.v == "c":
         text, markup = view.countries_view(
-            catalog, otp.popular, nav.p, lang, i18n.get, currency, _is_demo(otp)
+            catalog, otp.popular, nav.p, lang, i18n.get, currency, otp.has_demo
         )
     elif nav.v == "f":
         await state.set_state(OtpSearch.country)
@@ -95,7 +88,7 @@ async def on_browse(
                 catalog, service, nav.p, lang, i18n.get, currency
             )
         elif nav.v == "q" and country and service:
-            await _confirm(query, otp, accounts, user, country, service, i18n, currency)
+            await _confirm(query, otp, catalog, accounts, user, country, service, i18n, currency)
             return
         else:
             await query.answer(i18n.get("otp-out-of-stock"), show_alert=True)
@@ -109,6 +102,7 @@ async def on_browse(
 async def _confirm(
     query: CallbackQuery,
     otp: act.ActivationService,
+    catalog: OtpCatalog,
     accounts: Accounts,
     user: User,
     country: str,
@@ -133,7 +127,7 @@ async def _confirm(
     # The Buy button's token stands for this quote, kept server-side: a press is charged it.
     token = await otp.remember_quote(user.id, quote) if balance >= quote.price else ""
     text, markup = view.confirm_view(
-        otp.catalog, quote, balance, i18n.locale, i18n.get, currency, token
+        catalog, quote, balance, i18n.locale, i18n.get, currency, token
     )
     await show(query, text, markup)
 
@@ -144,11 +138,12 @@ async def on_search_text(
     state: FSMContext,
     i18n: I18nContext,
     otp: act.ActivationService,
+    otp_catalog: OtpCatalog,
     settings: ShopSettings,
 ) -> None:
     await state.clear()
     text, markup = view.search_results_view(
-        otp.catalog, message.text or "", i18n.locale, i18n.get, settings.store_currency
+        otp_catalog, message.text or "", i18n.locale, i18n.get, settings.store_currency
     )
     await message.answer(text, reply_markup=markup)
 
@@ -163,12 +158,13 @@ async def on_buy(
     user: User,
     i18n: I18nContext,
     otp: act.ActivationService,
+    otp_catalog: OtpCatalog,
     settings: ShopSettings,
     accounts: Accounts,
 ) -> None:
     currency = settings.store_currency
-    country = view.decode_country(otp.catalog, callback_data.c)
-    service = view.decode_service(otp.catalog, callback_data.s, country)
+    country = view.decode_country(otp_catalog, callback_data.c)
+    service = view.decode_service(otp_catalog, callback_data.s, country)
     if country is None or service is None:
         await query.answer(i18n.get("otp-out-of-stock"), show_alert=True)
         return
@@ -181,26 +177,43 @@ async def on_buy(
         return
     except act.AlreadyConfirmed as exc:
         await query.answer(i18n.get("otp-already-bought"))
-        await _show_card(query, otp, exc.activation_id, user, i18n, currency, answer=False)
+        await _show_card(
+            query, otp, otp_catalog, exc.activation_id, user, i18n, currency, answer=False
+        )
         return
     except act.OutOfStock:
         await query.answer(i18n.get("otp-out-of-stock"), show_alert=True)
         return
     except act.ConfirmAgain:
         alert = i18n.get("otp-confirm-again")
-        await _confirm(query, otp, accounts, user, country, service, i18n, currency, alert=alert)
+        await _confirm(
+            query, otp, otp_catalog, accounts, user, country, service, i18n, currency, alert=alert
+        )
         return
     except act.PriceChanged as exc:
         alert = i18n.get("otp-price-changed", price=format_money(exc.price, currency))
-        await _confirm(query, otp, accounts, user, country, service, i18n, currency, alert=alert)
+        await _confirm(
+            query, otp, otp_catalog, accounts, user, country, service, i18n, currency, alert=alert
+        )
         return
     except act.TooManyActive as exc:
         await query.answer(i18n.get("otp-too-many", limit=number(exc.limit)), show_alert=True)
         return
     except act.NotEnoughMoney:
-        await _confirm(query, otp, accounts, user, country, service, i18n, currency)
+        await _confirm(query, otp, otp_catalog, accounts, user, country, service, i18n, currency)
         return
-    # Paid for: the purchase goes ahead whatever the chat says (blocked, flood limit...).
+    await _buy_number(query, otp, otp_catalog, activation, i18n, currency)
+
+
+async def _buy_number(
+    query: CallbackQuery,
+    otp: act.ActivationService,
+    catalog: OtpCatalog,
+    activation: Activation,
+    i18n: I18nContext,
+    currency: str,
+) -> None:
+    """Paid for: the purchase goes ahead whatever the chat says (blocked, flood limit...)."""
     with contextlib.suppress(TelegramAPIError):
         await query.answer(i18n.get("otp-buying"))
     message = query.message
@@ -209,19 +222,20 @@ async def on_buy(
             await message.edit_text(i18n.get("otp-buying"))
         await otp.attach_card(activation.id, message.chat.id, message.message_id)
     activation = await otp.execute(activation.id)
-    await _render_card(query, otp, activation, i18n, currency)
+    await _render_card(query, otp, catalog, activation, i18n, currency)
 
 
 async def _render_card(
     query: CallbackQuery,
     otp: act.ActivationService,
-    activation,
+    catalog: OtpCatalog,
+    activation: Activation,
     i18n: I18nContext,
     currency: str,
 ) -> None:
     text, markup = view.card_view(
         activation,
-        otp.catalog,
+        catalog,
         i18n.locale,
         i18n.get,
         currency,
@@ -243,6 +257,7 @@ async def _render_card(
 async def _show_card(
     query: CallbackQuery,
     otp: act.ActivationService,
+    catalog: OtpCatalog,
     activation_id: int,
     user: User,
     i18n: I18nContext,
@@ -255,7 +270,7 @@ async def _show_card(
     except act.NotFound:
         await query.answer(i18n.get("otp-not-found"), show_alert=True)
         return
-    await _render_card(query, otp, activation, i18n, currency)
+    await _render_card(query, otp, catalog, activation, i18n, currency)
     if answer:
         with contextlib.suppress(TelegramBadRequest):
             await query.answer()
@@ -271,13 +286,14 @@ async def on_activation_action(
     user: User,
     i18n: I18nContext,
     otp: act.ActivationService,
+    otp_catalog: OtpCatalog,
     settings: ShopSettings,
 ) -> None:
     currency = settings.store_currency
     action, activation_id = callback_data.a, callback_data.i
     try:
         if action == "refresh":
-            await _show_card(query, otp, activation_id, user, i18n, currency)
+            await _show_card(query, otp, otp_catalog, activation_id, user, i18n, currency)
             return
         if action == "sms":
             activation = await otp.get_own(user.id, activation_id)
@@ -292,7 +308,7 @@ async def on_activation_action(
         elif action == "again":
             activation = await otp.another_sms(user.id, activation_id)
             await query.answer(i18n.get("otp-another-requested"))
-            await _render_card(query, otp, activation, i18n, currency)
+            await _render_card(query, otp, otp_catalog, activation, i18n, currency)
             return
         else:
             await query.answer(i18n.get("callback-stale"), show_alert=True)
@@ -310,9 +326,11 @@ async def on_activation_action(
         return
     except act.WrongState:
         await query.answer(i18n.get("otp-wrong-state"), show_alert=True)
-        await _show_card(query, otp, activation_id, user, i18n, currency, answer=False)
+        await _show_card(
+            query, otp, otp_catalog, activation_id, user, i18n, currency, answer=False
+        )
         return
-    await _render_card(query, otp, activation, i18n, currency)
+    await _render_card(query, otp, otp_catalog, activation, i18n, currency)
     with contextlib.suppress(TelegramBadRequest):
         await query.answer()
 
@@ -321,10 +339,15 @@ async def on_activation_action(
 
 
 async def _history(
-    user: User, page: int, i18n: I18nContext, otp: act.ActivationService, currency: str
-):
+    user: User,
+    page: int,
+    i18n: I18nContext,
+    otp: act.ActivationService,
+    catalog: OtpCatalog,
+    currency: str,
+) -> tuple[str, InlineKeyboardMarkup]:
     rows, total = await otp.history(user.id, page * HISTORY_PER_PAGE, HISTORY_PER_PAGE)
-    return view.history_view(rows, total, page, HISTORY_PER_PAGE, otp.catalog, i18n.get, currency)
+    return view.history_view(rows, total, page, HISTORY_PER_PAGE, catalog, i18n.get, currency)
 
 
 @router.callback_query(MenuCb.filter(F.action == MenuAction.HISTORY))
@@ -333,9 +356,10 @@ async def on_history(
     user: User,
     i18n: I18nContext,
     otp: act.ActivationService,
+    otp_catalog: OtpCatalog,
     settings: ShopSettings,
 ) -> None:
-    text, markup = await _history(user, 0, i18n, otp, settings.store_currency)
+    text, markup = await _history(user, 0, i18n, otp, otp_catalog, settings.store_currency)
     await show(query, text, markup)
 
 
@@ -346,10 +370,11 @@ async def on_history_page(
     user: User,
     i18n: I18nContext,
     otp: act.ActivationService,
+    otp_catalog: OtpCatalog,
     settings: ShopSettings,
 ) -> None:
     page = max(0, min(callback_data.p, 10_000))
-    text, markup = await _history(user, page, i18n, otp, settings.store_currency)
+    text, markup = await _history(user, page, i18n, otp, otp_catalog, settings.store_currency)
     await show(query, text, markup)
 
 
@@ -359,7 +384,8 @@ async def cmd_history(
     user: User,
     i18n: I18nContext,
     otp: act.ActivationService,
+    otp_catalog: OtpCatalog,
     settings: ShopSettings,
 ) -> None:
-    text, markup = await _history(user, 0, i18n, otp, settings.store_currency)
+    text, markup = await _history(user, 0, i18n, otp, otp_catalog, settings.store_currency)
     await message.answer(text, reply_markup=markup)

@@ -290,10 +290,29 @@ def card_view(
             price=price,
         )
     )
-    kb = InlineKeyboardBuilder()
-    status = activation.status
     if activation.code:
         lines.append(t("otp-card-code", code=escape(activation.code)))
+    kb = InlineKeyboardBuilder()
+    lines += _card_state(activation, kb, t, now, price, can_another, can_finish)
+    if activation.code and activation.sms_text:
+        kb.button(text=t("otp-button-full-sms"), callback_data=OtpAction(a="sms", i=activation.id))
+    kb.button(text=t("button-menu"), callback_data=MenuCb(action=MenuAction.MAIN))
+    kb.adjust(2, 1, 1)
+    return "\n".join(lines), kb.as_markup()
+
+
+def _card_state(
+    activation: Activation,
+    kb: InlineKeyboardBuilder,
+    t: Translate,
+    now: datetime,
+    price: str,
+    can_another: bool,
+    can_finish: bool,
+) -> list[str]:
+    """The card's lines for where the activation stands, its buttons for that added to `kb`."""
+    lines: list[str] = []
+    status = activation.status
     if status == act.WAITING:
         left = (activation.expires_at - now).total_seconds() if activation.expires_at else 0
         lines.append(t("otp-card-waiting", minutes=str(max(0, math.ceil(left / 60)))))
@@ -324,11 +343,7 @@ def card_view(
         )
     else:
         lines.append(t("otp-card-buying"))
-    if activation.code and activation.sms_text:
-        kb.button(text=t("otp-button-full-sms"), callback_data=OtpAction(a="sms", i=activation.id))
-    kb.button(text=t("button-menu"), callback_data=MenuCb(action=MenuAction.MAIN))
-    kb.adjust(2, 1, 1)
-    return "\n".join(lines), kb.as_markup()
+    return lines
 
 
 def _closed_line(activation: Activation, t: Translate, price: str) -> str | None:

@@ -1,5 +1,6 @@
-"""Admin money operations: top-up and deduct, each with its ledger row naming the admin and a
-notice to the user written to the outbox in the same transaction."""
+"""Wallets as a service (`Accounts`): the balance and statement a customer reads, and the admin
+money operations, top-up and deduct, each with its ledger row naming the admin and a notice to
+the user written to the outbox in the same transaction."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from services.notifier import Notifier
 Direction = Literal["topup", "deduct"]
 # (user's language, new balance) -> the notice text in that language
 NoticeRenderer = Callable[[str, int], str]
+# A username several users have: the handlers ask for the id instead.
+AmbiguousUser = repo.AmbiguousUser
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,65 +29,16 @@ class Adjustment:
     balance: int
 
 
-async def admin_adjust(
-    db: Database,
-    *,
-    direction: Direction,
-    target: str,
-    amount: int,
-    admin_id: int,
-    key: str,
-    comment: str | None,
-    notice: NoticeRenderer,
-    notifier: Notifier | None = None,
-) -> Adjustment:
-    """Raises wallet.UserNotFound, repositories.AmbiguousUser (a username several users
-    have), wallet.InsufficientFunds or wallet.DuplicateOperation."""
-    async with db.write() as session:
-        user = await repo.find_user(session, target)
-        if user is None:
-            raise wallet.UserNotFound(target)
-        if direction == "topup":
-            result = await wallet.credit(
-                session,
-                user.id,
-                amount,
-                reason="topup",
-                key=key,
-                admin_id=admin_id,
-                comment=comment,
-            )
-            if not result.applied or result.balance is None:  # applied: always has a balance
-                raise wallet.DuplicateOperation(key)
-            new_balance = result.balance
-        else:
-            new_balance = await wallet.debit(
-                session,
-                user.id,
-                amount,
-                reason="deduct",
-                key=key,
-                admin_id=admin_id,
-                comment=comment,
-            )
-        await outbox.enqueue(session, user.id, notice(user.language, new_balance), direction)
-        if notifier is not None:
-            await notifier.emit(
-                session, "topup", direction=direction, amount=amount, user=user.id, admin=admin_id
-            )
-        return Adjustment(user.id, user.username, amount, new_balance)
-
-
-async def audit(db: Database) -> wallet.AuditReport:
-    async with db.read() as session:
-        return await wallet.audit(session)
-
-
 class Accounts:
-    """A customer's wallet as the screens read it, each read its own unit of work."""
+    """Wallets as the screens read them and as admins change them, each call its own unit of
+    work."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
+
+    async def set_language(self, user_id: int, language: str) -> None:
+        async with self.db.write() as session:
+            await repo.set_language(session, user_id, language)
 
     async def balance(self, user_id: int) -> int:
         async with self.db.read() as session:
@@ -95,3 +49,63 @@ class Accounts:
         async with self.db.read() as session:
             current = await wallet.balance(session, user_id)
             return current, await wallet.history(session, user_id, limit=limit)
+
+    async def adjust(
+        self,
+        *,
+        direction: Direction,
+        target: str,
+        amount: int,
+        admin_id: int,
+        key: str,
+        comment: str | None,
+        notice: NoticeRenderer,
+        notifier: Notifier | None = None,
+    ) -> Adjustment:
+        """An admin's top-up or deduct, its ledger row naming the admin, and the user's notice
+        in the outbox, in one transaction. Raises wallet.UserNotFound, AmbiguousUser,
+        wallet.InsufficientFunds or wallet.DuplicateOperation."""
+        async with self.db.write() as session:
+            user = await repo.find_user(session, target)
+            if user is None:
+                raise wallet.UserNotFound(target)
+            if direction == "topup":
+                result = await wallet.credit(
+                    session,
+                    user.id,
+                    amount,
+                    reason="topup",
+                    key=key,
+                    admin_id=admin_id,
+                    comment=comment,
+                )
+                if not result.applied or result.balance is None:  # applied: has a balance
+                    raise wallet.DuplicateOperation(key)
+                new_balance = result.balance
+            else:
+                new_balance = await wallet.debit(
+                    session,
+                    user.id,
+                    amount,
+                    reason="deduct",
+                    key=key,
+                    admin_id=admin_id,
+                    comment=comment,
+                )
+            text = notice(user.language, new_balance)
+            await outbox.enqueue(session, user.id, text, direction)
+            if notifier is not None:
+                await notifier.emit(
+                    session,
+                    "topup",
+                    direction=direction,
+                    amount=amount,
+                    user=user.id,
+                    admin=admin_id,
+                )
+            return Adjustment(user.id, user.username, amount, new_balance)
+
+    async def audit(self) -> wallet.AuditReport:
+        """Every balance against the sum of its ledger rows."""
+        async with self.db.read() as session:
+            return await wallet.audit(session)

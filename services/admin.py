@@ -40,6 +40,10 @@ class UnknownUser(AdminError):
     pass
 
 
+# Several users have that username: the handlers ask for the id instead.
+AmbiguousUser = repo.AmbiguousUser
+
+
 @dataclass(frozen=True)
 class UserReport:
     user: User
@@ -96,100 +100,194 @@ def _micro(upstream: str | None, rate: str | None, share: Decimal = Decimal(1)) 
     return int(value.to_integral_value(rounding=ROUND_CEILING))
 
 
-async def user_report(db: Database, query: str) -> UserReport:
-    """Raises UnknownUser, or repositories.AmbiguousUser when several users have that name."""
-    async with db.read() as session:
-        user = await repo.find_user(session, query)
-        if user is None:
-            raise UnknownUser(query)
-        activations = (
-            await session.execute(
+class Backoffice:
+    """What the admin console reads and changes: user reports, bans, stats and manual refunds,
+    each call its own unit of work. `notifier` tells the shop's group about manual refunds."""
+
+    def __init__(self, db: Database, notifier: Notifier | None = None) -> None:
+        self.db = db
+        self.notifier = notifier
+
+    async def user_report(self, query: str) -> UserReport:
+        """Raises UnknownUser, or AmbiguousUser when several users have that name."""
+        async with self.db.read() as session:
+            user = await _find_user(session, query)
+            activations = await session.scalars(
                 select(Activation)
                 .where(Activation.user_id == user.id)
                 .order_by(Activation.id.desc())
                 .limit(10)
             )
-        ).scalars()
-        smm = (
-            await session.execute(
+            smm = await session.scalars(
                 select(SmmOrder)
                 .where(SmmOrder.user_id == user.id)
                 .order_by(SmmOrder.id.desc())
                 .limit(10)
             )
-        ).scalars()
-        ledger = await wallet.history(session, user.id, limit=10)
-        return UserReport(user, list(activations), list(smm), ledger)
+            ledger = await wallet.history(session, user.id, limit=10)
+            return UserReport(user, list(activations), list(smm), ledger)
 
+    async def set_banned(self, query: str, banned: bool) -> User:
+        """Raises UnknownUser, or AmbiguousUser when several users have that name."""
+        async with self.db.write() as session:
+            user = await _find_user(session, query)
+            await session.execute(update(User).where(User.id == user.id).values(banned=banned))
+            user.banned = banned
+            return user
 
-async def set_banned(db: Database, query: str, banned: bool) -> User:
-    """Raises UnknownUser, or repositories.AmbiguousUser when several users have that name."""
-    async with db.write() as session:
-        user = await repo.find_user(session, query)
-        if user is None:
-            raise UnknownUser(query)
-        await session.execute(update(User).where(User.id == user.id).values(banned=banned))
-        user.banned = banned
-        return user
+    async def stats(self, since: datetime) -> Stats:
+        result = Stats(since=since)
+        async with self.db.read() as session:
+            await _count_orders(session, result)
+            await _count_money_and_users(session, result)
+            services: dict[str, int] = {}
+            await _add_delivered_otp(session, result, services)
+            await _add_delivered_smm(session, result, services)
+        result.top_services = sorted(services.items(), key=lambda kv: (-kv[1], kv[0]))[:5]
+        return result
 
+    async def refund_order(
+        self,
+        kind: str,
+        order_id: int,
+        *,
+        admin_id: int,
+        reason: str | None,
+        notice: Callable[[str, int], str],
+    ) -> RefundOutcome:
+        """A manual refund, once per order: the same key as the automatic one, so an order the
+        bot already refunded reports "already refunded" and one refunded here is never refunded
+        again. `notice(language, amount)` renders the user's message. Raises UnknownOrder or
+        OrderBusy."""
+        if not is_id(order_id):  # a huge id would overflow the query: no such order
+            raise UnknownOrder(f"{kind}:{order_id}")
+        now = utcnow()
+        try:
+            return await self._refund_in_tx(kind, order_id, admin_id, reason, notice, now)
+        except _AlreadyRefunded as done:
+            return done.outcome
 
-async def stats(db: Database, since: datetime) -> Stats:
-    result = Stats(since=since)
-    async with db.read() as session:
-        for status, count in await session.execute(
-            select(Activation.status, func.count())
-            .where(Activation.created_at >= since)
-            .group_by(Activation.status)
-        ):
-            result.otp_by_status[status] = int(count)
-        for status, count in await session.execute(
-            select(SmmOrder.status, func.count())
-            .where(SmmOrder.created_at >= since)
-            .group_by(SmmOrder.status)
-        ):
-            result.smm_by_status[status] = int(count)
-        for reason, total in await session.execute(
-            select(LedgerEntry.reason, func.sum(LedgerEntry.delta))
-            .where(LedgerEntry.created_at >= since, LedgerEntry.reason.in_(("purchase", "refund")))
-            .group_by(LedgerEntry.reason)
-        ):
-            if reason == "purchase":
-                result.revenue += -int(total or 0)
-            else:
-                result.refunds += int(total or 0)
-                result.revenue -= int(total or 0)
-        result.new_users = int(
-            await session.scalar(
-                select(func.count()).select_from(User).where(User.created_at >= since)
+    async def _refund_in_tx(
+        self,
+        kind: str,
+        order_id: int,
+        admin_id: int,
+        reason: str | None,
+        notice: Callable[[str, int], str],
+        now: datetime,
+    ) -> RefundOutcome:
+        for _ in range(5):  # a concurrent change of the same order: read it again
+            async with self.db.write() as session:
+                outcome = await _refund_once(session, kind, order_id, admin_id, reason, now)
+                if outcome is None:
+                    continue
+                if outcome.applied:
+                    await self._tell_refund(session, outcome, notice, reason)
+            return outcome
+        raise OrderBusy(f"{kind}:{order_id}")
+
+    async def _tell_refund(
+        self,
+        session: AsyncSession,
+        outcome: RefundOutcome,
+        notice: Callable[[str, int], str],
+        reason: str | None,
+    ) -> None:
+        """The user's notice into the outbox and the group's line, in the refund's transaction."""
+        language = await session.scalar(select(User.language).where(User.id == outcome.user_id))
+        text = notice(language or "en", outcome.amount)
+        await outbox.enqueue(session, outcome.user_id, text, "refund")
+        if self.notifier is not None:
+            await self.notifier.emit(
+                session,
+                "refund",
+                user=outcome.user_id,
+                amount=outcome.amount,
+                order=f"{outcome.kind}:{outcome.order_id}",
+                reason="admin",
+                note=reason,  # the admin's own words: data, escaped by the renderer
             )
-            or 0
+
+
+async def _find_user(session: AsyncSession, query: str) -> User:
+    """Raises UnknownUser, or AmbiguousUser when several users have that name."""
+    user = await repo.find_user(session, query)
+    if user is None:
+        raise UnknownUser(query)
+    return user
+
+
+async def _count_orders(session: AsyncSession, result: Stats) -> None:
+    """Orders of the period by status, OTP and SMM."""
+    since = result.since
+    for status, count in await session.execute(
+        select(Activation.status, func.count())
+        .where(Activation.created_at >= since)
+        .group_by(Activation.status)
+    ):
+        result.otp_by_status[status] = int(count)
+    for status, count in await session.execute(
+        select(SmmOrder.status, func.count())
+        .where(SmmOrder.created_at >= since)
+        .group_by(SmmOrder.status)
+    ):
+        result.smm_by_status[status] = int(count)
+
+
+async def _count_money_and_users(session: AsyncSession, result: Stats) -> None:
+    """Revenue (purchases minus refunds), refunds, and the users who joined in the period."""
+    since = result.since
+    for reason, total in await session.execute(
+        select(LedgerEntry.reason, func.sum(LedgerEntry.delta))
+        .where(LedgerEntry.created_at >= since, LedgerEntry.reason.in_(("purchase", "refund")))
+        .group_by(LedgerEntry.reason)
+    ):
+        if reason == "purchase":
+            result.revenue += -int(total or 0)
+        else:
+            result.refunds += int(total or 0)
+            result.revenue -= int(total or 0)
+    result.new_users = int(
+        await session.scalar(
+            select(func.count()).select_from(User).where(User.created_at >= since)
         )
-        services: dict[str, int] = {}
-        delivered = await session.execute(
-            select(Activation).where(
-                Activation.created_at >= since, Activation.status.in_(DELIVERED_OTP)
-            )
+        or 0
+    )
+
+
+async def _add_delivered_otp(
+    session: AsyncSession, result: Stats, services: dict[str, int]
+) -> None:
+    delivered = await session.scalars(
+        select(Activation).where(
+            Activation.created_at >= result.since, Activation.status.in_(DELIVERED_OTP)
         )
-        for activation in delivered.scalars():
-            cost = _micro(activation.upstream_price, activation.rate)
-            _add(result, activation.provider or "?", activation.price, cost)
-            services[f"📱 {activation.service}"] = services.get(f"📱 {activation.service}", 0) + 1
-        smm_done = await session.execute(
-            select(SmmOrder).where(
-                SmmOrder.created_at >= since, SmmOrder.status.in_(("completed", "partial"))
-            )
+    )
+    for activation in delivered:
+        cost = _micro(activation.upstream_price, activation.rate)
+        _add(result, activation.provider or "?", activation.price, cost)
+        key = f"📱 {activation.service}"
+        services[key] = services.get(key, 0) + 1
+
+
+async def _add_delivered_smm(
+    session: AsyncSession, result: Stats, services: dict[str, int]
+) -> None:
+    """Completed and partial SMM orders; a partial one costs the share it delivered."""
+    done = await session.scalars(
+        select(SmmOrder).where(
+            SmmOrder.created_at >= result.since, SmmOrder.status.in_(("completed", "partial"))
         )
-        for order in smm_done.scalars():
-            cost = upstream_cost(order)
-            if order.status == "partial" and order.quantity:
-                total = units(order)
-                remains = min(max(order.remains or 0, 0), total)
-                cost = cost * (total - remains) // total
-            _add(result, order.provider, order.price - order.refunded, cost)
-            key = f"📈 {order.service_name[:40]}"
-            services[key] = services.get(key, 0) + 1
-    result.top_services = sorted(services.items(), key=lambda kv: (-kv[1], kv[0]))[:5]
-    return result
+    )
+    for order in done:
+        cost = upstream_cost(order)
+        if order.status == "partial" and order.quantity:
+            total = units(order)
+            remains = min(max(order.remains or 0, 0), total)
+            cost = cost * (total - remains) // total
+        _add(result, order.provider, order.price - order.refunded, cost)
+        key = f"📈 {order.service_name[:40]}"
+        services[key] = services.get(key, 0) + 1
 
 
 def _add(result: Stats, provider: str, revenue: int, cost: int) -> None:
@@ -198,28 +296,6 @@ def _add(result: Stats, provider: str, revenue: int, cost: int) -> None:
     row["revenue"] += revenue
     row["cost"] += cost
     result.cost += cost
-
-
-async def refund_order(
-    db: Database,
-    kind: str,
-    order_id: int,
-    *,
-    admin_id: int,
-    reason: str | None,
-    notice: Callable[[str, int], str],
-    notifier: Notifier | None = None,
-) -> RefundOutcome:
-    """A manual refund, once per order: the same key as the automatic one, so an order the bot
-    already refunded reports "already refunded" and one refunded here is never refunded again.
-    `notice(language, amount)` renders the user's message."""
-    if not is_id(order_id):  # a huge id would overflow the query: no such order
-        raise UnknownOrder(f"{kind}:{order_id}")
-    now = utcnow()
-    try:
-        return await _refund_in_tx(db, kind, order_id, admin_id, reason, notice, notifier, now)
-    except _AlreadyRefunded as done:
-        return done.outcome
 
 
 class _AlreadyRefunded(Exception):
@@ -238,42 +314,6 @@ IN_FLIGHT = {"otp": "buying", "smm": "placing"}
 
 class OrderBusy(AdminError):
     """The order is being bought or placed right now: refund it once that is over."""
-
-
-async def _refund_in_tx(
-    db: Database,
-    kind: str,
-    order_id: int,
-    admin_id: int,
-    reason: str | None,
-    notice: Callable[[str, int], str],
-    notifier: Notifier | None,
-    now: datetime,
-) -> RefundOutcome:
-    for _ in range(5):  # a concurrent change of the same order: read it again
-        async with db.write() as session:
-            outcome = await _refund_once(session, kind, order_id, admin_id, reason, now)
-            if outcome is None:
-                continue
-            if not outcome.applied:
-                return outcome
-            language = await session.scalar(
-                select(User.language).where(User.id == outcome.user_id)
-            )
-            text = notice(language or "en", outcome.amount)
-            await outbox.enqueue(session, outcome.user_id, text, "refund")
-            if notifier is not None:
-                await notifier.emit(
-                    session,
-                    "refund",
-                    user=outcome.user_id,
-                    amount=outcome.amount,
-                    order=f"{kind}:{order_id}",
-                    reason="admin",
-                    note=reason,  # the admin's own words: data, escaped by the renderer
-                )
-        return outcome
-    raise OrderBusy(f"{kind}:{order_id}")
 
 
 async def _refund_once(

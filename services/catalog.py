@@ -8,31 +8,58 @@ of the upstream offers (not of our prices) in the database, so a restart shows t
 the first refresh and re-prices it with the markups of the moment. After a markup or rate change
 (`catalog.rates[name] = ...`, or whatever the price rule reads), `rebuild()` re-prices without
 fetching.
+
+The refresh loop and the snapshot are RefreshingCatalog's (catalog_refresh.py, shared with the
+SMM catalog); the index and its rows are catalog_index.py's. This module prices the offers.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from decimal import Decimal
-from operator import attrgetter, itemgetter
-from typing import Any, Generic, Literal, NamedTuple, Protocol, TypeGuard, TypeVar
+from operator import attrgetter
+from typing import Any, Protocol, TypeGuard, TypeVar
 
+from services.catalog_index import (
+    CatalogIndex,
+    CountryItem,
+    Offer,
+    Page,
+    ServiceItem,
+    SortBy,
+    country_key,
+    index_from,
+    offer_order,
+    paginate,
+)
+from services.catalog_refresh import SNAPSHOT_VERSION, RefreshingCatalog, RefreshReport, utc_now
 from services.money import CENT, MAX_ADMIN_AMOUNT, MICRO, to_decimal
 from services.pricing import otp_price
 from services.providers import tables
 from services.providers.base import OFFER_FIELDS, OfferRow, OtpOffer, OtpOffers, OtpProvider
 
+__all__ = [
+    "MAX_OFFER_PRICE_MICRO",
+    "SNAPSHOT_VERSION",
+    "CountryItem",
+    "MarkupFn",
+    "MarkupRule",
+    "Offer",
+    "OtpCatalog",
+    "Page",
+    "PriceRule",
+    "RefreshReport",
+    "ServiceItem",
+    "SortBy",
+    "paginate",
+]
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-SortBy = Literal["name", "price"]
-SNAPSHOT_VERSION = 1
 # The highest store price an offer may have (a billion units, like the admin amount guard):
 # anything above is a broken upstream value, dropped rather than sold or stored.
 MAX_OFFER_PRICE_MICRO = MAX_ADMIN_AMOUNT * MICRO
@@ -64,65 +91,6 @@ class MarkupRule:
         return self.providers.get(provider_name, self.default)
 
 
-class Offer(NamedTuple):
-    """One provider's offer for a (country, service), in the store's price (micro-units)."""
-
-    provider: str
-    user_price_micro: int
-    upstream_price: Decimal  # provider currency
-    stock: int
-    rate: Decimal  # the snapshot an order keeps: rate and markup used for this price
-    markup_percent: Decimal
-    native_country: str
-    native_service: str
-
-
-class CountryItem(NamedTuple):
-    """A country row: across all its services, or for one service (countries_for_service)."""
-
-    iso: str
-    name_en: str
-    name_ru: str
-    flag: str
-    stock: int
-    min_price_micro: int
-
-    def name(self, lang: str = "en") -> str:
-        return self.name_ru if lang == "ru" else self.name_en
-
-
-class ServiceItem(NamedTuple):
-    """A service row within one country."""
-
-    slug: str
-    name: str
-    stock: int
-    min_price_micro: int
-
-
-@dataclass(frozen=True, slots=True)
-class Page(Generic[T]):
-    items: Sequence[T]
-    page: int  # 0-based, clamped into range
-    pages: int  # at least 1
-    total: int
-
-    @property
-    def has_prev(self) -> bool:
-        return self.page > 0
-
-    @property
-    def has_next(self) -> bool:
-        return self.page + 1 < self.pages
-
-
-@dataclass(frozen=True, slots=True)
-class RefreshReport:
-    ok: tuple[str, ...]
-    failed: Mapping[str, str]  # provider -> error type and message (keys already redacted)
-    offers: int  # (country, service, provider) offers in stock after the refresh
-
-
 # An OtpOffer in stock, kept as a plain tuple of its fields in order (an OtpOffers row): ~50k
 # pydantic models would hold ~50 MB for nothing, and a plain tuple of str/int/Decimal is
 # untracked by the cyclic GC.
@@ -130,44 +98,11 @@ _Row = OfferRow
 _row_of = attrgetter(*OFFER_FIELDS)
 
 
-@dataclass(slots=True)
-class _Source:
-    """The last good answer of one provider."""
+class OtpCatalog(RefreshingCatalog[OtpProvider, Sequence[OtpOffer], _Row]):
+    log = log
+    label = "catalog"
+    items_name = "offers"
 
-    rows: tuple[_Row, ...] = ()
-    fetched_at: datetime | None = None
-    error: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class _Index:
-    """Everything the readers need, sorted at build time. Immutable: swapped in one assignment."""
-
-    offers: Mapping[tuple[str, str], tuple[Offer, ...]]
-    countries: Mapping[str, tuple[CountryItem, ...]]  # "name:en", "name:ru", "price"
-    services: Mapping[tuple[str, SortBy], tuple[ServiceItem, ...]]  # (iso, sort)
-    service_countries: Mapping[tuple[str, str], tuple[CountryItem, ...]]  # (slug, sort key)
-    country_info: Mapping[str, CountryItem]
-    service_names: Mapping[str, str]
-    all_services: tuple[str, ...]  # slugs by display name
-
-    @classmethod
-    def empty(cls) -> _Index:
-        return cls({}, {}, {}, {}, {}, {}, ())
-
-
-def paginate(items: Sequence[T], page: int, per_page: int) -> Page[T]:
-    """One page of a list (0-based); an out-of-range page number shows the nearest page."""
-    if per_page <= 0:
-        raise ValueError("per_page must be positive")
-    total = len(items)
-    pages = max(1, math.ceil(total / per_page))
-    page = min(max(page, 0), pages - 1)
-    start = page * per_page
-    return Page(items=items[start : start + per_page], page=page, pages=pages, total=total)
-
-
-class OtpCatalog:
     def __init__(
         self,
         providers: Iterable[OtpProvider],
@@ -180,66 +115,37 @@ class OtpCatalog:
     ) -> None:
         """`rates[provider.name]` is the value of one unit of its currency in the store currency;
         `price_step` the store currency's smallest unit in micro (CENT for USD)."""
-        self.providers: dict[str, OtpProvider] = {p.name: p for p in providers}
-        missing = sorted(set(self.providers) - set(rates))
-        if missing:
-            raise ValueError(f"no rate for provider(s): {', '.join(missing)}")
-        self.rates = {name: to_decimal(rates[name]) for name in self.providers}  # no floats
-        rule = price_rule.markup_for if hasattr(price_rule, "markup_for") else price_rule
-        self._markup_for: MarkupFn = rule
+        super().__init__(providers, rates=rates, fetch_timeout_s=fetch_timeout_s)
+        self.set_price_rule(price_rule)
         self.price_step = price_step
-        self.fetch_timeout_s = fetch_timeout_s
         self.build_in_thread = build_in_thread
-        self._sources: dict[str, _Source] = {name: _Source() for name in self.providers}
-        self._index = _Index.empty()
-        self._lock = asyncio.Lock()
-        self.built_at: datetime | None = None
-        self.excluded: set[str] = set()  # providers an admin switched off: kept, not sold
+        self._index = CatalogIndex.empty()
 
     def set_price_rule(self, price_rule: PriceRule | MarkupFn) -> None:
         """A new markup rule; takes effect at the next rebuild()."""
         rule = price_rule.markup_for if hasattr(price_rule, "markup_for") else price_rule
-        self._markup_for = rule
+        self._markup_for: MarkupFn = rule
 
-    # --- refresh -------------------------------------------------------------------------
+    # --- refresh (the loop is RefreshingCatalog's) ---------------------------------------
 
-    async def refresh(self) -> RefreshReport:
-        """Fetch every provider at once and rebuild; a failing provider keeps its last offers."""
-        async with self._lock:
-            names = list(self.providers)
-            results = await asyncio.gather(*(self._fetch(name) for name in names))
-            failed: dict[str, str] = {}
-            for name, result in zip(names, results, strict=True):
-                source = self._sources[name]
-                if isinstance(result, BaseException):
-                    source.error = f"{type(result).__name__}: {result}"
-                    failed[name] = source.error
-                    log.warning(
-                        "catalog: %s offers failed, keeping %d previous: %s",
-                        name,
-                        len(source.rows),
-                        source.error,
-                    )
-                else:
-                    source.rows, source.fetched_at, source.error = result, _now(), None
-            del results
-            await self.rebuild()
-            ok = tuple(name for name in names if name not in failed)
-            return RefreshReport(ok=ok, failed=failed, offers=self.offer_count())
+    def _download(self, provider: OtpProvider) -> Awaitable[Sequence[OtpOffer]]:
+        return provider.offers()
 
-    async def _fetch(self, name: str) -> tuple[_Row, ...] | Exception:
-        try:
-            offers = await asyncio.wait_for(self.providers[name].offers(), self.fetch_timeout_s)
-            if self.build_in_thread:
-                return await asyncio.to_thread(_rows_from, offers)
-            return _rows_from(offers)
-        except Exception as exc:  # noqa: BLE001 - refresh() logs it; the others go on
-            return exc
+    async def _keep(self, fetched: Sequence[OtpOffer]) -> tuple[_Row, ...]:
+        if self.build_in_thread:
+            return await asyncio.to_thread(_rows_from, fetched)
+        return _rows_from(fetched)
+
+    async def _reindex(self) -> None:
+        await self.rebuild()
+
+    def _sold_count(self) -> int:
+        return self.offer_count()
 
     async def rebuild(self) -> None:
         """Re-price the offers already held (after a markup or rate change), no fetching."""
         sources = {
-            name: source.rows
+            name: source.items
             for name, source in self._sources.items()
             if name not in self.excluded
         }
@@ -248,13 +154,13 @@ class OtpCatalog:
             index = await asyncio.to_thread(self._build, sources, rates)
         else:
             index = self._build(sources, rates)
-        self._index, self.built_at = index, _now()
+        self._index, self.built_at = index, utc_now()
 
     def _build(
         self, sources: Mapping[str, Sequence[_Row]], rates: Mapping[str, Decimal]
-    ) -> _Index:
+    ) -> CatalogIndex:
         cells, country_names, service_names = self._price_all(sources, rates)
-        return _index_from(cells, country_names, service_names)
+        return index_from(cells, country_names, service_names)
 
     def _price_all(
         self, sources: Mapping[str, Sequence[_Row]], rates: Mapping[str, Decimal]
@@ -292,7 +198,7 @@ class OtpCatalog:
                 previous = best.get(key)
                 # Two native ids can map to one ISO code (handler_api "USA" and "USA (virtual)"):
                 # keep the provider's cheapest.
-                if previous is None or _offer_order(offer) < _offer_order(previous):
+                if previous is None or offer_order(offer) < offer_order(previous):
                     best[key] = offer
                 if c_name:
                     country_names.setdefault(country, c_name)
@@ -306,7 +212,7 @@ class OtpCatalog:
 
     def countries(self, sort: SortBy = "name", lang: str = "en") -> Sequence[CountryItem]:
         """Countries with anything in stock: by name in `lang`, or cheapest first."""
-        return self._index.countries.get(_country_key(sort, lang), ())
+        return self._index.countries.get(country_key(sort, lang), ())
 
     def services(self, country: str, sort: SortBy = "name") -> Sequence[ServiceItem]:
         return self._index.services.get((country, sort), ())
@@ -323,7 +229,7 @@ class OtpCatalog:
         self, service: str, sort: SortBy = "price", lang: str = "en"
     ) -> Sequence[CountryItem]:
         """Service first: the countries selling it, with their best price and total stock."""
-        return self._index.service_countries.get((service, _country_key(sort, lang)), ())
+        return self._index.service_countries.get((service, country_key(sort, lang)), ())
 
     def country(self, iso: str) -> CountryItem | None:
         return self._index.country_info.get(iso)
@@ -368,67 +274,17 @@ class OtpCatalog:
     def offer_count(self) -> int:
         return sum(len(offers) for offers in self._index.offers.values())
 
-    def provider_status(self) -> dict[str, dict[str, object]]:
-        """Per provider: offers held, when they were fetched, the last error (admin screen)."""
-        return {
-            name: {
-                "offers": len(source.rows),
-                "fetched_at": source.fetched_at,
-                "error": source.error,
-            }
-            for name, source in self._sources.items()
-        }
+    # --- snapshot (prices as strings; the rest is RefreshingCatalog's) ----------------------
 
-    # --- snapshot --------------------------------------------------------------------------
+    def _snapshot_items(self, items: tuple[_Row, ...]) -> list[Any]:
+        return [
+            _snapshot_row(row)
+            for row in items
+            if type(row[3]) is int and _is_price(row[2])  # what a snapshot can hold
+        ]
 
-    def to_json(self) -> str:
-        """The upstream offers of every provider (not our prices), compact; prices as strings."""
-        providers = {
-            name: {
-                "fetched_at": source.fetched_at.isoformat(),
-                "offers": [
-                    _snapshot_row(row)
-                    for row in source.rows
-                    if type(row[3]) is int and _is_price(row[2])  # what a snapshot can hold
-                ],
-            }
-            for name, source in self._sources.items()
-            if source.fetched_at is not None
-        }
-        snapshot = {"v": SNAPSHOT_VERSION, "providers": providers}
-        return json.dumps(snapshot, ensure_ascii=False, separators=(",", ":"))
-
-    async def load_json(self, data: str | bytes) -> int:
-        """Take a snapshot's offers for the providers still configured (unless they fetched
-        something newer since), then rebuild with today's rates and markups. Returns how many
-        providers were loaded; an unreadable snapshot loads nothing and is logged."""
-        try:
-            loaded = self._read_snapshot(data)
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            log.warning("catalog: ignoring unreadable snapshot: %s", exc)
-            return 0
-        async with self._lock:
-            count = 0
-            for name, (fetched_at, rows) in loaded.items():
-                source = self._sources[name]
-                if source.fetched_at is None or source.fetched_at < fetched_at:
-                    source.rows, source.fetched_at = rows, fetched_at
-                    count += 1
-            await self.rebuild()
-            return count
-
-    def _read_snapshot(self, data: str | bytes) -> dict[str, tuple[datetime, tuple[_Row, ...]]]:
-        snapshot = json.loads(data)
-        if snapshot.get("v") != SNAPSHOT_VERSION:
-            raise ValueError(f"snapshot version {snapshot.get('v')!r}")
-        return {
-            name: (
-                _parse_time(entry["fetched_at"]),
-                tuple(_row_from_snapshot(row) for row in entry["offers"]),
-            )
-            for name, entry in snapshot["providers"].items()
-            if name in self._sources
-        }
+    def _items_from_snapshot(self, values: list[Any]) -> tuple[_Row, ...]:
+        return tuple(_row_from_snapshot(row) for row in values)
 
     @classmethod
     async def from_json(
@@ -445,7 +301,7 @@ class OtpCatalog:
         return catalog
 
 
-# --- building the index ----------------------------------------------------------------------
+# --- pricing -------------------------------------------------------------------------------
 
 
 def _user_price(price: object, rate: Decimal, markup: Decimal, step: int) -> int:
@@ -490,118 +346,6 @@ def _log_dropped(provider: str, rows: Sequence[_Row]) -> None:
     )
 
 
-def _offer_order(offer: Offer) -> tuple[int, int, str]:
-    return (offer.user_price_micro, -offer.stock, offer.provider)
-
-
-def _country_key(sort: SortBy, lang: str) -> str:
-    if sort == "price":
-        return "price"
-    return "name:ru" if lang == "ru" else "name:en"
-
-
-def _country_item(iso: str, names: Mapping[str, str]) -> CountryItem:
-    info = tables.countries().get(iso)
-    if info is not None:
-        return CountryItem(iso, info.name_en, info.name_ru, info.flag, 0, 0)
-    name = names.get(iso) or iso  # unknown code: the provider's own name, or the code as-is
-    return CountryItem(iso, name, name, "🏳", 0, 0)
-
-
-def _index_from(
-    cells: dict[tuple[str, str], list[Offer]],
-    country_names: Mapping[str, str],
-    service_names: Mapping[str, str],
-) -> _Index:
-    """Sorts once here so that readers never sort: name orders come from walking the globally
-    sorted slugs/countries (no per-country sort), price orders from a stable sort on an int."""
-    offers: dict[tuple[str, str], tuple[Offer, ...]] = {}
-    per_service: dict[str, list[tuple[str, int, int]]] = {}  # slug -> (iso, stock, price)
-    for (iso, slug), cell in cells.items():
-        if len(cell) > 1:
-            cell.sort(key=_offer_order)
-            stock = sum(offer.stock for offer in cell)
-        else:
-            stock = cell[0].stock
-        offers[(iso, slug)] = tuple(cell)
-        row = (iso, stock, cell[0].user_price_micro)
-        rows = per_service.get(slug)
-        if rows is None:
-            per_service[slug] = [row]
-        else:
-            rows.append(row)
-
-    names = {
-        slug: tables.service_names().get(slug) or service_names.get(slug) or slug
-        for slug in per_service
-    }
-    slug_order = tuple(sorted(names, key=lambda slug: (names[slug].casefold(), slug)))
-    per_country: dict[str, list[ServiceItem]] = {}
-    for slug in slug_order:
-        name = names[slug]
-        for iso, stock, price in per_service[slug]:
-            item = ServiceItem(slug, name, stock, price)
-            items = per_country.get(iso)
-            if items is None:
-                per_country[iso] = [item]
-            else:
-                items.append(item)
-
-    info: dict[str, CountryItem] = {}
-    services: dict[tuple[str, SortBy], tuple[ServiceItem, ...]] = {}
-    for iso, items in per_country.items():
-        base = _country_item(iso, country_names)
-        stock = sum(map(_STOCK, items))
-        info[iso] = base._replace(stock=stock, min_price_micro=min(map(_PRICE, items)))
-        services[(iso, "name")] = tuple(items)
-        services[(iso, "price")] = tuple(sorted(items, key=_PRICE))
-
-    countries = _country_orders(info)
-    service_countries: dict[tuple[str, str], tuple[CountryItem, ...]] = {}
-    for slug, rows in per_service.items():
-        own = {iso: _with_totals(info[iso], stock, price) for iso, stock, price in rows}
-        for key, ordered in _country_orders(own, countries).items():
-            service_countries[(slug, key)] = ordered
-    return _Index(
-        offers=offers,
-        countries=countries,
-        services=services,
-        service_countries=service_countries,
-        country_info=info,
-        service_names=names,
-        all_services=slug_order,
-    )
-
-
-def _with_totals(item: CountryItem, stock: int, price: int) -> CountryItem:
-    return CountryItem(item.iso, item.name_en, item.name_ru, item.flag, stock, price)
-
-
-_STOCK = itemgetter(2)  # ServiceItem.stock
-_PRICE = itemgetter(3)  # ServiceItem.min_price_micro
-_COUNTRY_PRICE = itemgetter(5)  # CountryItem.min_price_micro
-
-
-def _country_orders(
-    items: Mapping[str, CountryItem],
-    orders: Mapping[str, tuple[CountryItem, ...]] | None = None,
-) -> dict[str, tuple[CountryItem, ...]]:
-    """By English name, by Russian name, cheapest first. With `orders` (the global country
-    orders), a subset is ordered by walking them instead of sorting again."""
-    if orders is None:
-        values = list(items.values())
-        by_en = sorted(values, key=lambda c: (c.name_en.casefold(), c.iso))
-        by_ru = sorted(values, key=lambda c: (c.name_ru.casefold(), c.iso))
-    else:
-        by_en = [items[c.iso] for c in orders["name:en"] if c.iso in items]
-        by_ru = [items[c.iso] for c in orders["name:ru"] if c.iso in items]
-    return {
-        "name:en": tuple(by_en),
-        "name:ru": tuple(by_ru),
-        "price": tuple(sorted(by_en, key=_COUNTRY_PRICE)),
-    }
-
-
 # --- snapshot rows ---------------------------------------------------------------------------
 
 
@@ -642,12 +386,3 @@ def _row_from_snapshot(values: list[Any]) -> _Row:  # one JSON array of a snapsh
         country_name,
         service_name,
     )
-
-
-def _parse_time(text: str) -> datetime:
-    value = datetime.fromisoformat(text)
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)

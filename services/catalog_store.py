@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from db.engine import Database
 from db.models import CatalogSnapshot, utcnow
+from db.upsert import upsert
 
 log = logging.getLogger(__name__)
 OTP = "otp"
@@ -25,11 +26,13 @@ class Snapshotable(Protocol):
 async def save_snapshot(db: Database, catalog: Snapshotable, kind: str = OTP) -> None:
     data = catalog.to_json()
     async with db.write() as session:
-        row = await session.get(CatalogSnapshot, kind)
-        if row is None:
-            session.add(CatalogSnapshot(kind=kind, data=data, updated_at=utcnow()))
-        else:
-            row.data, row.updated_at = data, utcnow()
+        await upsert(
+            session,
+            CatalogSnapshot,
+            {"kind": kind, "data": data, "updated_at": utcnow()},
+            keys=["kind"],
+            update=["data", "updated_at"],
+        )
 
 
 async def load_snapshot(db: Database, catalog: Snapshotable, kind: str = OTP) -> None:

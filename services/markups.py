@@ -17,6 +17,7 @@ from sqlalchemy import delete, select
 
 from db.engine import Database
 from db.models import MarkupSetting, utcnow
+from db.upsert import upsert
 
 GLOBAL, PROVIDER, OTP_ITEM, SMM_ITEM = "global", "provider", "otp", "smm"
 MIN_MARKUP, MAX_MARKUP = Decimal(-50), Decimal(10_000)
@@ -71,12 +72,19 @@ class Markups:
     async def set(self, db: Database, scope: str, key: str, value: Decimal | None) -> None:
         """Store (or with None, remove) one setting; the caller rebuilds the catalogs."""
         async with db.write() as session:
-            await session.execute(
-                delete(MarkupSetting).where(MarkupSetting.scope == scope, MarkupSetting.key == key)
-            )
-            if value is not None:
-                session.add(
-                    MarkupSetting(scope=scope, key=key, percent=str(value), updated_at=utcnow())
+            if value is None:
+                await session.execute(
+                    delete(MarkupSetting).where(
+                        MarkupSetting.scope == scope, MarkupSetting.key == key
+                    )
+                )
+            else:
+                await upsert(
+                    session,
+                    MarkupSetting,
+                    {"scope": scope, "key": key, "percent": str(value), "updated_at": utcnow()},
+                    keys=["scope", "key"],
+                    update=["percent", "updated_at"],
                 )
         self._apply(scope, key, value)
 

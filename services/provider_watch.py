@@ -9,8 +9,11 @@ import time
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 
+from sqlalchemy import update
+
 from db.engine import Database
 from db.models import ProviderSetting, utcnow
+from db.upsert import insert_ignore
 from services.health import ProviderHealth
 from services.money import ceil_micro
 from services.notifier import Notifier
@@ -51,18 +54,24 @@ async def check_balances(
         value = in_store_currency(balance, rates.get(name, Decimal(1)))
         low = value < threshold
         async with db.write() as session:
-            row = await session.get(ProviderSetting, name)
-            if row is None:
-                row = ProviderSetting(
-                    name=name, enabled=True, balance_low=False, updated_at=utcnow()
-                )
-                session.add(row)
-            if low and not row.balance_low:
+            await insert_ignore(
+                session,
+                ProviderSetting,
+                {"name": name, "enabled": True, "balance_low": False, "updated_at": utcnow()},
+                keys=["name"],
+            )
+            # One conditional UPDATE: of two processes seeing the same crossing, one alerts.
+            crossed = await session.scalar(
+                update(ProviderSetting)
+                .where(ProviderSetting.name == name, ProviderSetting.balance_low != low)
+                .values(balance_low=low, updated_at=utcnow())
+                .returning(ProviderSetting.name)
+            )
+            if low and crossed is not None:
                 await notifier.emit(
                     session, "provider-balance", provider=name, balance=value, threshold=threshold
                 )
                 alerted.append(name)
-            row.balance_low, row.updated_at = low, utcnow()
     return alerted
 
 

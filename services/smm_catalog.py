@@ -8,31 +8,27 @@ A provider that fails keeps its previous services. Readers only look things up. 
 sells before its first refresh, re-priced with the markups of the moment.
 
 Keys are short hashes (category name; provider + service id) so they fit in callback data.
+The refresh loop and the snapshot are RefreshingCatalog's (catalog_refresh.py).
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from decimal import Decimal
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from pydantic import ValidationError
-
-from services.catalog import Page, RefreshReport, paginate
-from services.money import to_decimal
+from services.catalog_index import Page, paginate
+from services.catalog_refresh import RefreshingCatalog, utc_now
 from services.pricing import smm_rate_per_1000
 from services.providers.base import SmmProvider, SmmService, SmmServiceType
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-SNAPSHOT_VERSION = 1
 SmmMarkupFn = Callable[[str, str, str], Decimal]  # (provider, category, service id) -> percent
 # The types the order flow collects every field of; anything else is hidden, never half-offered.
 OFFERED_TYPES = frozenset(
@@ -95,13 +91,6 @@ class _Index:
         return cls((), {}, {})
 
 
-@dataclass(slots=True)
-class _Source:
-    services: tuple[SmmService, ...] = ()
-    fetched_at: datetime | None = None
-    error: str | None = None
-
-
 def short_key(*parts: str) -> str:
     return hashlib.sha1("\x1f".join(parts).encode(), usedforsecurity=False).hexdigest()[:10]
 
@@ -110,7 +99,11 @@ def _category_key(name: str) -> str:
     return short_key(" ".join(name.casefold().split()))
 
 
-class SmmCatalog:
+class SmmCatalog(RefreshingCatalog[SmmProvider, Sequence[SmmService], SmmService]):
+    log = log
+    label = "smm catalog"
+    items_name = "services"
+
     def __init__(
         self,
         providers: Iterable[SmmProvider],
@@ -119,52 +112,23 @@ class SmmCatalog:
         markup_for: SmmMarkupFn,
         fetch_timeout_s: float | None = 60.0,
     ) -> None:
-        self.providers: dict[str, SmmProvider] = {p.name: p for p in providers}
-        missing = sorted(set(self.providers) - set(rates))
-        if missing:
-            raise ValueError(f"no rate for provider(s): {', '.join(missing)}")
-        self.rates = {name: to_decimal(rates[name]) for name in self.providers}
+        super().__init__(providers, rates=rates, fetch_timeout_s=fetch_timeout_s)
         self.markup_for = markup_for
-        self.fetch_timeout_s = fetch_timeout_s
-        self._sources: dict[str, _Source] = {name: _Source() for name in self.providers}
         self._index = _Index.empty()
-        self._lock = asyncio.Lock()
-        self.built_at: datetime | None = None
-        self.excluded: set[str] = set()  # providers an admin switched off: kept, not sold
 
-    # --- refresh -------------------------------------------------------------------------
+    # --- refresh (the loop is RefreshingCatalog's) ---------------------------------------
 
-    async def refresh(self) -> RefreshReport:
-        """Fetch every provider at once and rebuild; a failing provider keeps its services."""
-        async with self._lock:
-            names = list(self.providers)
-            results = await asyncio.gather(*(self._fetch(name) for name in names))
-            failed: dict[str, str] = {}
-            for name, result in zip(names, results, strict=True):
-                source = self._sources[name]
-                if isinstance(result, BaseException):
-                    source.error = f"{type(result).__name__}: {result}"
-                    failed[name] = source.error
-                    log.warning(
-                        "smm catalog: %s services failed, keeping %d previous: %s",
-                        name,
-                        len(source.services),
-                        source.error,
-                    )
-                else:
-                    source.services, source.fetched_at, source.error = result, _now(), None
-            self.rebuild()
-            ok = tuple(name for name in names if name not in failed)
-            return RefreshReport(ok=ok, failed=failed, offers=self.service_count())
+    def _download(self, provider: SmmProvider) -> Awaitable[Sequence[SmmService]]:
+        return provider.services()
 
-    async def _fetch(self, name: str) -> tuple[SmmService, ...] | Exception:
-        try:
-            services = await asyncio.wait_for(
-                self.providers[name].services(), self.fetch_timeout_s
-            )
-            return tuple(services)
-        except Exception as exc:  # noqa: BLE001 - refresh() logs it; the others go on
-            return exc
+    async def _keep(self, fetched: Sequence[SmmService]) -> tuple[SmmService, ...]:
+        return tuple(fetched)
+
+    async def _reindex(self) -> None:
+        self.rebuild()
+
+    def _sold_count(self) -> int:
+        return self.service_count()
 
     def rebuild(self) -> None:
         """Re-price the services already held (after a markup or rate change), no fetching."""
@@ -173,11 +137,11 @@ class SmmCatalog:
             if name in self.excluded:
                 continue
             provider = self.providers[name]
-            for service in source.services:
+            for service in source.items:
                 item = self._item(provider, service)
                 if item is not None:
                     items.append(item)
-        self._index, self.built_at = _index_from(items), _now()
+        self._index, self.built_at = _index_from(items), utc_now()
 
     def _item(self, provider: SmmProvider, service: SmmService) -> SmmItem | None:
         if service.type not in OFFERED_TYPES:
@@ -241,67 +205,16 @@ class SmmCatalog:
     def page(items: Sequence[T], page: int, per_page: int) -> Page[T]:
         return paginate(items, page, per_page)
 
-    def provider_status(self) -> dict[str, dict[str, object]]:
-        return {
-            name: {
-                "services": len(source.services),
-                "fetched_at": source.fetched_at,
-                "error": source.error,
-            }
-            for name, source in self._sources.items()
-        }
+    # --- snapshot (services as pydantic dumps; the rest is RefreshingCatalog's) -------------
 
-    # --- snapshot ------------------------------------------------------------------------
+    def _snapshot_items(self, items: tuple[SmmService, ...]) -> list[Any]:
+        return [service.model_dump(mode="json") for service in items]
 
-    def to_json(self) -> str:
-        providers = {
-            name: {
-                "fetched_at": source.fetched_at.isoformat(),
-                "services": [service.model_dump(mode="json") for service in source.services],
-            }
-            for name, source in self._sources.items()
-            if source.fetched_at is not None
-        }
-        return json.dumps(
-            {"v": SNAPSHOT_VERSION, "providers": providers},
-            ensure_ascii=False,
-            separators=(",", ":"),
-        )
+    def _items_from_snapshot(self, values: list[Any]) -> tuple[SmmService, ...]:
+        return tuple(SmmService.model_validate(s) for s in values)
 
-    async def load_json(self, data: str | bytes) -> int:
-        """Take a snapshot's services for the providers still configured (unless they fetched
-        something newer since). Returns how many providers were loaded."""
-        try:
-            loaded = self._read_snapshot(data)
-        except (ValueError, KeyError, TypeError, AttributeError, ValidationError) as exc:
-            log.warning("smm catalog: ignoring unreadable snapshot: %s", exc)
-            return 0
-        async with self._lock:
-            count = 0
-            for name, (fetched_at, services) in loaded.items():
-                source = self._sources[name]
-                if source.fetched_at is None or source.fetched_at < fetched_at:
-                    source.services, source.fetched_at = services, fetched_at
-                    count += 1
-            self.rebuild()
-            return count
-
-    def _read_snapshot(
-        self, data: str | bytes
-    ) -> dict[str, tuple[datetime, tuple[SmmService, ...]]]:
-        snapshot = json.loads(data, parse_float=Decimal)
-        if snapshot.get("v") != SNAPSHOT_VERSION:
-            raise ValueError(f"snapshot version {snapshot.get('v')!r}")
-        result = {}
-        for name, entry in snapshot["providers"].items():
-            if name not in self._sources:
-                continue
-            fetched_at = datetime.fromisoformat(entry["fetched_at"])
-            if fetched_at.tzinfo is None:
-                fetched_at = fetched_at.replace(tzinfo=UTC)
-            services = tuple(SmmService.model_validate(s) for s in entry["services"])
-            result[name] = (fetched_at, services)
-        return result
+    def _loads(self, data: str | bytes) -> Any:
+        return json.loads(data, parse_float=Decimal)
 
 
 def _index_from(items: list[SmmItem]) -> _Index:
@@ -334,7 +247,3 @@ def _index_from(items: list[SmmItem]) -> _Index:
         by_category={key: tuple(group) for key, group in grouped.items()},
         items=by_key,
     )
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)

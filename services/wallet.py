@@ -6,12 +6,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import func, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db import repositories as repo
 from db.models import LedgerEntry, User, utcnow
+from db.upsert import insert_ignore
 
 
 class WalletError(Exception):
@@ -64,18 +63,23 @@ async def _write_entry(
     ref: str | None,
     admin_id: int | None,
     comment: str | None,
-) -> None:
-    await session.execute(
-        insert(LedgerEntry).values(
-            user_id=user_id,
-            delta=delta,
-            reason=reason,
-            ref=ref,
-            idempotency_key=key,
-            admin_id=admin_id,
-            comment=comment[:256] if comment else None,
-            created_at=utcnow(),
-        )
+) -> bool:
+    """Write the ledger row unless its key exists (also one a concurrent transaction is writing:
+    the database waits for it). False: the key was used, nothing was written."""
+    return await insert_ignore(
+        session,
+        LedgerEntry,
+        {
+            "user_id": user_id,
+            "delta": delta,
+            "reason": reason,
+            "ref": ref,
+            "idempotency_key": key,
+            "admin_id": admin_id,
+            "comment": comment[:256] if comment else None,
+            "created_at": utcnow(),
+        },
+        keys=["idempotency_key"],
     )
 
 
@@ -108,19 +112,18 @@ async def debit(
         if current is None:
             raise UserNotFound(user_id)
         raise InsufficientFunds(missing=amount - current, balance=current)
-    try:
-        await _write_entry(
-            session,
-            user_id,
-            -amount,
-            reason=reason,
-            key=key,
-            ref=ref,
-            admin_id=admin_id,
-            comment=comment,
-        )
-    except IntegrityError as exc:
-        raise DuplicateOperation(key) from exc
+    written = await _write_entry(
+        session,
+        user_id,
+        -amount,
+        reason=reason,
+        key=key,
+        ref=ref,
+        admin_id=admin_id,
+        comment=comment,
+    )
+    if not written:
+        raise DuplicateOperation(key)
     return new_balance
 
 
@@ -135,20 +138,12 @@ async def credit(
     admin_id: int | None = None,
     comment: str | None = None,
 ) -> Applied:
-    """Add `amount` once per key; a second call with the same key changes nothing."""
+    """Add `amount` once per key; a second call with the same key changes nothing, also when
+    both run at once (the ledger row goes first, and only the one that wrote it adds)."""
     _check_amount(amount)
-    if await repo.ledger_key_exists(session, key):
-        return Applied(applied=False)
-    result = await session.execute(
-        update(User)
-        .where(User.id == user_id)
-        .values(balance=User.balance + amount)
-        .returning(User.balance)
-    )
-    new_balance = result.scalar_one_or_none()
-    if new_balance is None:
+    if await session.scalar(select(User.id).where(User.id == user_id)) is None:
         raise UserNotFound(user_id)
-    await _write_entry(
+    written = await _write_entry(
         session,
         user_id,
         amount,
@@ -158,6 +153,16 @@ async def credit(
         admin_id=admin_id,
         comment=comment,
     )
+    if not written:
+        return Applied(applied=False)
+    new_balance = await session.scalar(
+        update(User)
+        .where(User.id == user_id)
+        .values(balance=User.balance + amount)
+        .returning(User.balance)
+    )
+    if new_balance is None:  # users are never deleted; this only guards the types
+        raise UserNotFound(user_id)
     return Applied(applied=True, balance=new_balance)
 
 

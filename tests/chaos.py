@@ -99,6 +99,7 @@ class ChaosConfig:
     settle_timeout_s: float = 90.0
     activation_timeout_s: int = 10
     progress: Callable[[str], None] | None = None
+    database_url: str | None = None  # None: a SQLite file in workdir
 
 
 @dataclass
@@ -287,7 +288,7 @@ class ChaosRun:
 
     @property
     def db_url(self) -> str:
-        return f"sqlite+aiosqlite:///{self.cfg.workdir / 'bot.db'}"
+        return self.cfg.database_url or f"sqlite+aiosqlite:///{self.cfg.workdir / 'bot.db'}"
 
     def say_progress(self, text: str) -> None:
         if self.cfg.progress is not None:
@@ -374,6 +375,7 @@ class ChaosRun:
         return bot_env(
             self.tg,
             self.cfg.workdir,
+            self.db_url,
             PROVIDERS=json.dumps(providers),
             POLL_INTERVAL_S="0.5",
             MIN_CANCEL_DELAY_S="0",

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,9 +11,120 @@ import pytest
 from bot.app import App, build_app, run
 from bot.settings import Settings
 from services import wallet
+from tests import databases
 from tests.fakes.telegram import FakeTelegram
 
 ADMIN_ID = 900_001
+BACKENDS = [
+    pytest.param("sqlite", id="sqlite"),
+    pytest.param("pg", id="pg", marks=pytest.mark.postgres),  # `-m postgres`: that half only
+]
+# For a test that is about PostgreSQL itself: its PostgreSQL run only (left out with the half).
+PG_ONLY = pytest.mark.parametrize("database_backend", [BACKENDS[1]])
+_PG = pytest.StashKey[tuple[databases.PgServer | None, str]]()  # the server, or why none
+_PG_OFF = pytest.StashKey[bool]()  # the PostgreSQL half is left out of this run
+
+
+# --- the two databases (tests/databases.py) ----------------------------------------------
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--require-postgres",
+        action="store_true",
+        help=f"fail at once, instead of skipping the PostgreSQL half, when {databases.ENV} "
+        "is not set or its server does not answer (CI)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    worker = getattr(config, "workerinput", None)  # an xdist worker: the controller decided
+    if worker is not None and not worker["pg_available"]:
+        server, reason = None, worker["pg_reason"]
+    else:
+        server, reason = databases.probe()
+    config.stash[_PG] = (server, reason)
+    # Every worker must collect the same tests: only the controller's answer deselects.
+    config.stash[_PG_OFF] = server is None if worker is None else not worker["pg_available"]
+    if server is None and config.getoption("--require-postgres"):
+        raise pytest.UsageError(f"--require-postgres: PostgreSQL does not answer: {reason}")
+    if server is not None and worker is None:
+        server.drop_stale()  # once per run, by the controller (or the only process)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """xdist, on the controller: tell each worker whether the PostgreSQL half runs."""
+    server, reason = node.config.stash[_PG]
+    node.workerinput["pg_available"] = server is not None
+    node.workerinput["pg_reason"] = reason
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Without a server the PostgreSQL half is left out (deselected, not one skip per test);
+    the terminal summary says so once."""
+    if not config.stash[_PG_OFF]:
+        return
+    kept, dropped = [], []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        is_pg = callspec is not None and callspec.params.get("database_backend") == "pg"
+        (dropped if is_pg else kept).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    server, reason = config.stash[_PG]
+    if server is None:
+        terminalreporter.write_line(f"PostgreSQL half skipped: {reason}", yellow=True)
+    else:
+        where = server.url.render_as_string(hide_password=True)
+        terminalreporter.write_line(f"PostgreSQL half ran on {where} ({server.version})")
+
+
+@pytest.fixture(scope="session")
+def pg_server(pytestconfig: pytest.Config) -> Iterator[databases.PgServer]:
+    server, reason = pytestconfig.stash[_PG]
+    if server is None:  # the controller reached it, this worker cannot
+        pytest.fail(f"PostgreSQL does not answer: {reason}")
+    yield server
+    server.close()
+
+
+@pytest.fixture(params=BACKENDS)
+def database_backend(request: pytest.FixtureRequest) -> str:
+    """`sqlite` or `pg`: every test that uses a database runs once on each."""
+    return request.param
+
+
+def _database(request: pytest.FixtureRequest, tmp_path: Path, migrated: bool) -> Iterator[str]:
+    if request.getfixturevalue("database_backend") == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"
+        return
+    server: databases.PgServer = request.getfixturevalue("pg_server")
+    url = server.create(migrated=migrated)
+    try:
+        yield url
+    finally:
+        server.drop(url)
+
+
+@pytest.fixture
+def database_url(request: pytest.FixtureRequest, database_backend: str, tmp_path: Path):
+    """The test's own database: a SQLite file in tmp_path (created by whoever opens it first), or
+    a fresh PostgreSQL database already migrated to head."""
+    yield from _database(request, tmp_path, migrated=True)
+
+
+@pytest.fixture
+def empty_database_url(request: pytest.FixtureRequest, database_backend: str, tmp_path: Path):
+    """Like database_url, but never migrated (for the migrations' own tests)."""
+    yield from _database(request, tmp_path, migrated=False)
+
+
+# --- helpers -------------------------------------------------------------------------------
 
 
 async def eventually(predicate: Callable[[], Any], timeout: float = 10.0, step: float = 0.05):
@@ -37,6 +148,8 @@ async def tg() -> AsyncIterator[FakeTelegram]:
 
 
 def make_settings(tg: FakeTelegram, tmp_path: Path, **overrides: Any) -> Settings:
+    """The bot's settings against the fake Bot API; pass database_url= (the fixture) for the
+    test's database, else a SQLite file in tmp_path."""
     values: dict[str, Any] = {
         "bot_token": tg.token,
         "telegram_api_url": tg.url,
@@ -50,7 +163,7 @@ def make_settings(tg: FakeTelegram, tmp_path: Path, **overrides: Any) -> Setting
 
 
 class RunningBot:
-    """The real bot (real aiogram Bot and Dispatcher, real SQLite file) in this event loop."""
+    """The real bot (real aiogram Bot and Dispatcher, the test's database) in this event loop."""
 
     def __init__(self, app: App, task: asyncio.Task[None], tg: FakeTelegram) -> None:
         self.app = app
@@ -102,10 +215,13 @@ class RunningBot:
 
 
 @pytest.fixture
-async def start_bot(tg: FakeTelegram, tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
+async def start_bot(
+    tg: FakeTelegram, tmp_path: Path, database_url: str
+) -> AsyncIterator[Callable[..., Any]]:
     running: list[RunningBot] = []
 
     async def _start(**overrides: Any) -> RunningBot:
+        overrides.setdefault("database_url", database_url)
         app = build_app(make_settings(tg, tmp_path, **overrides))
         calls_before = tg.get_updates_calls
         task = asyncio.create_task(run(app, handle_signals=False, polling_timeout=1))

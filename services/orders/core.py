@@ -212,7 +212,7 @@ def _amount(model: type, refund: Refund, price: int, share: int, seen: int) -> i
 
 async def get(db: Database, kind: str, order_id: int) -> Any:
     model = MODELS[kind]
-    if not is_id(order_id):  # beyond 64 bits: no such row, and no query that overflows
+    if not is_id(order_id):  # out of range: no such row, and no query that overflows
         raise NotFound()
     async with db.read() as session:
         order = await session.get(model, order_id)

@@ -29,14 +29,17 @@ class OrderService(Generic[CatalogT, ProviderT, RulesT, PresenterT]):
         rules: RulesT,
         *,
         clock: Callable[[], datetime] = utcnow,
+        presenter: PresenterT | None = None,
+        notifier: Notifier | None = None,
     ) -> None:
         self.db = db
         self.catalog = catalog
         self.providers = providers
         self.rules = rules
         self.clock = clock
-        self.presenter: PresenterT | None = None
-        self.notifier = Notifier()  # the bot layer replaces it when NOTIFY_CHAT_ID is set
+        # The bot layer's texts and cards; none in a service used without Telegram.
+        self.presenter = presenter
+        self.notifier = notifier or Notifier()  # the default one stores nothing
         self._poll_lock = asyncio.Lock()
         self._reconcile_lock = asyncio.Lock()
         self._stopped = False

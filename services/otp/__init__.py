@@ -51,6 +51,7 @@ from services.otp.common import (
     _cost,
     _new_code,
     new_token,
+    supports,
 )
 from services.otp.polling import Polling
 from services.otp.reconcile import Reconciling
@@ -100,4 +101,5 @@ __all__ = [
     "_cost",
     "_new_code",
     "new_token",
+    "supports",
 ]

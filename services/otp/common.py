@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
@@ -159,9 +159,13 @@ class OtpBase(OrderService[OtpCatalog, OtpProvider, OtpRules, Presenter]):
                 )
             )
 
+    @property
+    def has_demo(self) -> bool:
+        """Is a demo provider on (its numbers and codes made up)? The shop says so up front."""
+        return any(provider.is_demo for provider in self.providers.values())
+
     def supports(self, activation: Activation, feature: str) -> bool:
-        provider = self.providers.get(activation.provider or "")
-        return bool(provider is not None and getattr(provider, f"supports_{feature}", False))
+        return supports(self.providers, activation, feature)
 
     async def _close(
         self,
@@ -431,6 +435,12 @@ class OtpBase(OrderService[OtpCatalog, OtpProvider, OtpRules, Presenter]):
         except ProviderError as exc:
             raise TryLater() from exc
 
+
+
+def supports(providers: Mapping[str, OtpProvider], activation: Activation, feature: str) -> bool:
+    """Does the activation's provider offer `feature` ("another_sms", "finish")?"""
+    provider = providers.get(activation.provider or "")
+    return bool(provider is not None and getattr(provider, f"supports_{feature}", False))
 
 
 def _new_code(activation: Activation, status: OtpStatus) -> bool:

@@ -18,6 +18,8 @@ MAX_LINK = 2000
 MAX_COMMENT = 500
 MAX_ANSWER = 100
 RUNS_RANGE = (2, 100)
+# smm_orders.quantity is an INTEGER column: PostgreSQL refuses more than this (SQLite would not).
+MAX_QUANTITY = 2**31 - 1
 INTERVAL_RANGE = (1, 1440)  # minutes
 _HOST = re.compile(r"[\w-]+(\.[\w-]+)+", re.UNICODE)
 _USERNAME = re.compile(r"@?[A-Za-z0-9_.]{1,64}")
@@ -115,18 +117,19 @@ def parse_int(text: str, code: str) -> int:
 
 
 def check_quantity(quantity: int | None, item: SmmItem) -> int:
+    high = min(item.max, MAX_QUANTITY)  # a panel may announce any maximum
     if isinstance(quantity, bool) or not isinstance(quantity, int):
-        raise BadInput("quantity_not_number", min=item.min, max=item.max)
-    if not item.min <= quantity <= item.max:
-        raise BadInput("quantity_range", min=item.min, max=item.max)
+        raise BadInput("quantity_not_number", min=item.min, max=high)
+    if not item.min <= quantity <= high:
+        raise BadInput("quantity_range", min=item.min, max=high)
     return quantity
 
 
 def parse_quantity(text: str, item: SmmItem) -> int:
     try:
-        value = parse_int(text, "quantity_not_number")
+        value: int | None = parse_int(text, "quantity_not_number")
     except BadInput:
-        raise BadInput("quantity_not_number", min=item.min, max=item.max) from None
+        value = None  # check_quantity() says "not a number", with the range
     return check_quantity(value, item)
 
 

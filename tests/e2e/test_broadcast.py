@@ -288,10 +288,14 @@ async def test_reply_to_a_message_with_broadcast_sends_that_message(start_bot, t
     assert tg.bot_messages(ids[0])[-1].text == "Weekend <sale> & more"
 
 
-async def test_a_sigkilled_broadcast_never_sends_anyone_a_second_copy(tg, tmp_path) -> None:
+async def test_a_sigkilled_broadcast_never_sends_anyone_a_second_copy(
+    tg, tmp_path, database_url
+) -> None:
     """The real process, killed mid-broadcast: rows in flight become `unknown`, never resent."""
     admin = tg.user(ADMIN_ID, "Owner")
-    env = bot_env(tg, tmp_path, ADMIN_IDS=str(ADMIN_ID), BROADCAST_RATE_PER_S="25")
+    env = bot_env(
+        tg, tmp_path, database_url, ADMIN_IDS=str(ADMIN_ID), BROADCAST_RATE_PER_S="25"
+    )
     process = await start_process(env, tmp_path)
     db = Database(env["DATABASE_URL"])
     try:
@@ -355,15 +359,15 @@ class ScriptedSender:
         return answers.pop(0) if answers else SendResult(SendStatus.SENT)
 
 
-async def service_db(tmp_path, users: int) -> Database:
-    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'svc.db'}")
+async def service_db(database_url: str, users: int) -> Database:
+    db = Database(database_url)
     await upgrade(db)
     await add_users(db, users, first=1)
     return db
 
 
-async def test_only_a_flood_limit_is_retried_other_failures_never_are(tmp_path) -> None:
-    db = await service_db(tmp_path, 4)
+async def test_only_a_flood_limit_is_retried_other_failures_never_are(database_url) -> None:
+    db = await service_db(database_url, 4)
     flood = SendResult(SendStatus.RETRY_AFTER, retry_after_s=0.2)
     send = ScriptedSender(
         {
@@ -395,8 +399,10 @@ async def test_only_a_flood_limit_is_retried_other_failures_never_are(tmp_path) 
     assert marked == [3]
 
 
-async def test_a_stop_during_a_flood_wait_leaves_the_message_for_the_resume(tmp_path) -> None:
-    db = await service_db(tmp_path, 3)
+async def test_a_stop_during_a_flood_wait_leaves_the_message_for_the_resume(
+    database_url,
+) -> None:
+    db = await service_db(database_url, 3)
     send = ScriptedSender({1: [SendResult(SendStatus.RETRY_AFTER, retry_after_s=30)]})
     first = BroadcastService(db, send, rate_per_s=1000, concurrency=1)
     try:

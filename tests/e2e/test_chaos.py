@@ -13,8 +13,10 @@ from tests.chaos import REQUIRED_FAULTS, ChaosConfig, run_chaos
 # A bot process started four times, settled after every kill: ~80-140 s on two busy cores, too
 # close to the suite's 120 s per test.
 @pytest.mark.timeout(600)
-async def test_money_and_codes_survive_faults_and_kills(tmp_path) -> None:
-    config = ChaosConfig(workdir=tmp_path, seed=7, users=10, ops=150, kills=3)
+async def test_money_and_codes_survive_faults_and_kills(tmp_path, database_url) -> None:
+    config = ChaosConfig(
+        workdir=tmp_path, seed=7, users=10, ops=150, kills=3, database_url=database_url
+    )
     report = await run_chaos(config)
     figures = report.figures()
     assert report.mismatches == [], figures

@@ -6,6 +6,7 @@ import asyncio
 import os
 import shutil
 import signal
+import socket
 import sys
 import time
 from pathlib import Path
@@ -13,17 +14,22 @@ from urllib.parse import quote, quote_plus
 
 import pytest
 
+from tests.conftest import PG_ONLY
 from tests.fakes.telegram import FakeTelegram
 
 ENV_EXAMPLE = Path(__file__).resolve().parents[2] / ".env.example"
 
 
-def bot_env(tg: FakeTelegram, tmp_path: Path, **extra: str) -> dict[str, str]:
+def bot_env(
+    tg: FakeTelegram, tmp_path: Path, database_url: str | None = None, **extra: str
+) -> dict[str, str]:
+    """The environment of `python -m bot` against the fake Bot API, on `database_url` (the
+    fixture's) or else a SQLite file in tmp_path."""
     env = {k: v for k, v in os.environ.items() if k not in {"BOT_TOKEN", "PROVIDERS"}}
     env.update(
         BOT_TOKEN=tg.token,
         TELEGRAM_API_URL=tg.url,
-        DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}",
+        DATABASE_URL=database_url or f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}",
         PYTHONWARNINGS="error::RuntimeWarning",
         **extra,
     )
@@ -66,8 +72,10 @@ async def start_process(env: dict[str, str], cwd: Path) -> BotProcess:
 
 
 @pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
-async def test_the_bot_process_answers_and_stops_cleanly(tg, tmp_path, stop_signal) -> None:
-    process = await start_process(bot_env(tg, tmp_path), tmp_path)
+async def test_the_bot_process_answers_and_stops_cleanly(
+    tg, tmp_path, database_url, stop_signal
+) -> None:
+    process = await start_process(bot_env(tg, tmp_path, database_url), tmp_path)
     try:
         await tg.wait_for(lambda: tg.get_updates_calls > 0, timeout=30)
         reply = await tg.user(1001, "Alice").send("/start")
@@ -150,7 +158,59 @@ async def test_invalid_settings_stop_with_one_line_naming_the_key(
     assert "Traceback" not in stderr
 
 
-async def test_secrets_never_reach_the_logs_of_a_real_run(tmp_path) -> None:
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]  # closed again: nothing answers there
+
+
+@pytest.mark.parametrize(
+    ("make_url", "expected"),
+    [
+        (lambda tmp: "nonsense", "Invalid setting DATABASE_URL: is not a database URL"),
+        (lambda tmp: "mysql://u@127.0.0.1/shop", "Invalid setting DATABASE_URL: mysql://"),
+        (
+            lambda tmp: "postgresql://u:hunter2@127.0.0.1/shop",  # the driver is missing
+            "Invalid setting DATABASE_URL: postgresql:// is not supported",
+        ),
+        (
+            lambda tmp: f"postgresql+asyncpg://u:hunter2@127.0.0.1:{_free_port()}/shop",
+            "DATABASE_URL: cannot connect to postgresql+asyncpg://u:***@127.0.0.1:",
+        ),
+        (
+            lambda tmp: f"sqlite+aiosqlite:///{tmp / 'file'}/bot.db",  # a file where a folder goes
+            "DATABASE_URL: cannot open sqlite+aiosqlite:///",
+        ),
+    ],
+    ids=["not-a-url", "unsupported", "no-driver", "unreachable", "sqlite-folder"],
+)
+async def test_a_wrong_or_unreachable_database_is_one_line_naming_database_url(
+    tmp_path, make_url, expected
+) -> None:
+    (tmp_path / "file").write_text("not a folder")
+    env = {"BOT_TOKEN": "123456:TEST-TOKEN-abcdefghijklmnop", "DATABASE_URL": make_url(tmp_path)}
+    code, stderr = await _settings_error(tmp_path, **env)
+    assert code == 2, stderr
+    assert stderr.strip().count("\n") == 0, stderr
+    assert stderr.startswith(expected), stderr
+    assert "Traceback" not in stderr and "hunter2" not in stderr
+
+
+@PG_ONLY
+async def test_a_missing_postgresql_database_is_one_line(
+    tmp_path, database_backend, pg_server
+) -> None:
+    """The server answers but the database named is not there (a typo, or not created yet)."""
+    missing = pg_server.database_url(f"{pg_server.prefix}_never_created")
+    env = {"BOT_TOKEN": "123456:TEST-TOKEN-abcdefghijklmnop", "DATABASE_URL": missing}
+    code, stderr = await _settings_error(tmp_path, **env)
+    assert code == 2, stderr
+    assert stderr.strip().count("\n") == 0, stderr
+    assert stderr.startswith("DATABASE_URL: cannot connect to postgresql+asyncpg://"), stderr
+    assert "_never_created" in stderr and "does not exist" in stderr, stderr
+
+
+async def test_secrets_never_reach_the_logs_of_a_real_run(tmp_path, database_url) -> None:
     """A full journey at DEBUG with recognizable secrets; the captured logs hold none of them."""
     from db.engine import Database
     from services import wallet
@@ -168,6 +228,7 @@ async def test_secrets_never_reach_the_logs_of_a_real_run(tmp_path) -> None:
         env = bot_env(
             tg,
             tmp_path,
+            database_url,
             LOG_LEVEL="DEBUG",
             PROVIDERS=providers,
             POLL_INTERVAL_S="0.3",

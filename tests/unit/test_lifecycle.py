@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
@@ -54,8 +53,8 @@ def test_the_diagram_has_every_transition() -> None:
     ) + 1 + len(SMM.final)
 
 
-async def _shop(tmp_path: Path) -> Database:
-    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'orders.db'}")
+async def _shop(database_url: str) -> Database:
+    db = Database(database_url)
     await upgrade(db)
     async with db.write() as session:
         await repo.create_user(session, 1, username="a", first_name="A", language="en")
@@ -94,9 +93,9 @@ async def _activation(db: Database, status: str) -> int:
     ],
 )
 async def test_an_illegal_otp_move_is_refused_and_changes_nothing(
-    tmp_path: Path, source: str, target: str
+    database_url: str, source: str, target: str
 ) -> None:
-    db = await _shop(tmp_path)
+    db = await _shop(database_url)
     order_id = await _activation(db, source)
     with pytest.raises(IllegalTransition):
         async with db.write() as session:
@@ -118,8 +117,8 @@ async def test_an_illegal_smm_move_is_refused() -> None:
     core.check(SMM, ("pending", "in_progress"), "partial", Refund.SHARE)
 
 
-async def test_a_move_refunds_once_whoever_races(tmp_path: Path) -> None:
-    db = await _shop(tmp_path)
+async def test_a_move_refunds_once_whoever_races(database_url: str) -> None:
+    db = await _shop(database_url)
     order_id = await _activation(db, "waiting")
     now = utcnow()
     results = []
@@ -140,8 +139,8 @@ async def test_a_move_refunds_once_whoever_races(tmp_path: Path) -> None:
     await db.dispose()
 
 
-async def test_an_smm_share_refund_is_bounded_by_the_price(tmp_path: Path) -> None:
-    db = await _shop(tmp_path)
+async def test_an_smm_share_refund_is_bounded_by_the_price(database_url: str) -> None:
+    db = await _shop(database_url)
     now = utcnow()
     async with db.write() as session:
         order = SmmOrder(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -17,8 +16,8 @@ from tests.fakes.telegram import TelegramError, check_html, visible_text
 
 
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'notify.db'}")
+async def db(database_url: str) -> AsyncIterator[Database]:
+    database = Database(database_url)
     await upgrade(database)
     yield database
     await database.dispose()
@@ -88,7 +87,7 @@ async def test_a_line_that_cannot_be_sent_for_now_stays_queued(db, status) -> No
 
 
 async def _render(language: str):
-    from bot.app import make_notifier
+    from bot.group import make_notifier
     from bot.i18n import make_middleware
     from bot.settings import Settings
 

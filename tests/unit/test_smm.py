@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from decimal import Decimal
 
 import pytest
@@ -109,6 +110,18 @@ async def test_quantity_comments_usernames_and_runs() -> None:
     assert parse_runs("3") == 3
     with pytest.raises(BadInput):
         parse_runs("1")
+
+
+async def test_a_quantity_never_exceeds_what_the_quantity_column_holds() -> None:
+    """A panel may announce max 10^11; PostgreSQL's INTEGER column refuses anything above
+    2**31 - 1 (the order would fail in the middle of its transaction): it is out of range."""
+    catalog = await catalog_of(demo())
+    likes = dataclasses.replace(item_named(catalog, "Likes · DEMO"), max=10**11)
+    assert parse_quantity(str(2**31 - 1), likes) == 2**31 - 1
+    with pytest.raises(BadInput) as info:
+        parse_quantity(str(2**31), likes)
+    assert info.value.code == "quantity_range"
+    assert info.value.params == {"min": 20, "max": 2**31 - 1}
 
 
 # --- money ---------------------------------------------------------------------------------------
