@@ -2,7 +2,8 @@
 
 Nothing is created at import time; `build_app(settings)` makes one application (the services
 themselves are built in bot/build.py, each with what it needs in its constructor) and
-`run(app)` long-polls until SIGINT/SIGTERM (or `app.dp.stop_polling()` in tests).
+`run(app)` long-polls until SIGINT/SIGTERM (or `app.dp.stop_polling()` in tests); with WEBHOOK_URL,
+bot/webhook.py `run_webhook()` serves the webhook instead.
 
 Dependencies point one way: bot -> handlers -> services -> db (contracts in pyproject.toml,
 checked by `lint-imports`). Handlers get what they use as typed workflow data (`settings`,
@@ -19,6 +20,8 @@ from datetime import UTC, datetime
 from functools import partial
 
 from aiogram import Bot, Dispatcher
+from aiogram.fsm.storage.base import BaseStorage
+from aiogram.fsm.storage.memory import MemoryStorage
 from aiogram.types import BotCommand, BotCommandScopeChat, BotCommandScopeDefault
 from aiogram_i18n import I18nMiddleware
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -35,6 +38,7 @@ from bot.group import make_group_sender, make_notifier
 from bot.i18n import LANGUAGES, make_core, make_middleware
 from bot.middlewares import InFlightMiddleware, ThrottlingMiddleware, UserMiddleware
 from bot.settings import Settings
+from bot.storage import close_storage, make_storage
 from bot.telegram import make_sender
 from db.engine import Database
 from db.migrate import upgrade
@@ -45,9 +49,10 @@ from services.accounts import Accounts
 from services.admin import Backoffice
 from services.broadcast import BroadcastService
 from services.catalog import OtpCatalog
-from services.catalog_store import SMM, load_snapshot, save_snapshot
+from services.catalog_store import OTP, SMM, SnapshotSync, load_snapshot
 from services.console import AdminConsole
 from services.health import HEALTH
+from services.leases import Leases
 from services.money import ceil_micro
 from services.notifier import NotificationWorker, Notifier
 from services.otp import ActivationService
@@ -59,6 +64,7 @@ from services.smm_catalog import SmmCatalog
 
 log = logging.getLogger(__name__)
 
+CATALOG_SYNC_S = 30  # how often every process looks for a newer catalog snapshot
 USER_COMMANDS = ("start", "balance", "history", "language", "help")
 ADMIN_COMMANDS = (
     "topup",
@@ -103,6 +109,8 @@ class App:
     notifier: Notifier = field(default_factory=Notifier)
     notifications: NotificationWorker | None = None
     error_watch: ErrorBurstWatch = field(default_factory=lambda: ErrorBurstWatch(HEALTH))
+    leases: Leases | None = None  # the scheduled jobs' (schedule_jobs), released at shutdown
+    storage: BaseStorage = field(default_factory=MemoryStorage)  # the Dispatcher's FSM storage
 
 
 def build_app(settings: Settings) -> App:
@@ -116,10 +124,12 @@ def build_app(settings: Settings) -> App:
     notifier = make_notifier(settings, i18n, catalog)
     otp = build_otp(settings, db, catalog, bot=bot, core=core, notifier=notifier)
     smm = build_smm(settings, db, markups, core=core, notifier=notifier)
+    storage = make_storage(settings.redis_url)
     app = App(
         settings=settings,
         bot=bot,
-        dp=Dispatcher(),
+        dp=Dispatcher(storage=storage),
+        storage=storage,
         db=db,
         scheduler=AsyncIOScheduler(timezone="UTC"),
         outbox=OutboxWorker(db, make_sender(bot), interval_s=settings.outbox_interval_s),
@@ -205,38 +215,72 @@ async def on_startup(app: App) -> None:
 
 
 def schedule_jobs(app: App) -> None:
-    """Every job: no overlapping runs, a late run is merged into the next one."""
+    """Every job: no overlapping runs, a late run is merged into the next one.
+
+    With several processes on one database, each job of `singleton_jobs()` runs in one process
+    at a time: the holder of its lease (services/leases.py, named after the job, three intervals
+    long), taken or renewed at the start of every run and renewed while the run lasts. Another
+    process takes it over within about one interval of the lease running out (the holder
+    died), or at its next run after the holder released it (`stop_background`). Every process
+    follows the catalogs' snapshots (`catalog-sync`) and takes over orphaned broadcasts
+    (`broadcasts`, each broadcast under its own lease)."""
+    leases = app.leases = Leases(app.db)
+    otp_snapshot = SnapshotSync(app.db, app.catalog, OTP)
+    smm_snapshot = SnapshotSync(app.db, app.smm_catalog, SMM)
+    for job_id, job, seconds, at_start in singleton_jobs(app, otp_snapshot, smm_snapshot):
+        add_job(app, job_id, leases.run, [job_id, 3 * seconds, job], seconds, at_start)
+    sync_s = min(app.settings.catalog_refresh_s, CATALOG_SYNC_S)
+    add_job(app, "catalog-sync", sync_catalogs, [otp_snapshot, smm_snapshot], sync_s, False)
+    resume_s = app.broadcasts.lease_s / 2
+    add_job(app, "broadcasts", app.broadcasts.resume, [], resume_s, False)
+
+
+def singleton_jobs(
+    app: App, otp_snapshot: SnapshotSync, smm_snapshot: SnapshotSync
+) -> list[tuple[str, Callable[[], Awaitable[object]], float, bool]]:
+    """(job id, what it runs, interval in seconds, run once at start-up) of every job that
+    runs in one process at a time."""
     poll = app.settings.poll_interval_s
     reconcile = max(5, poll)
     catalogs = app.settings.catalog_refresh_s
-    # (job id, coroutine function, args, interval in seconds, run once at start-up)
-    jobs: list[tuple[str, Callable[..., Awaitable[None]], list, float, bool]] = [
-        ("catalog", refresh_catalog, [app], catalogs, True),
-        ("otp-poll", app.otp.poll, [], poll, True),
-        ("otp-reconcile", app.otp.reconcile, [], reconcile, True),
-        ("smm-catalog", refresh_smm_catalog, [app], catalogs, True),
-        ("smm-poll", app.smm.poll, [], poll, True),
-        ("smm-reconcile", app.smm.reconcile, [], reconcile, True),
+    jobs: list[tuple[str, Callable[[], Awaitable[object]], float, bool]] = [
+        ("catalog", partial(refresh_catalog, app, otp_snapshot), catalogs, True),
+        ("otp-poll", app.otp.poll, poll, True),
+        ("otp-reconcile", app.otp.reconcile, reconcile, True),
+        ("smm-catalog", partial(refresh_smm_catalog, app, smm_snapshot), catalogs, True),
+        ("smm-poll", app.smm.poll, poll, True),
+        ("smm-reconcile", app.smm.reconcile, reconcile, True),
     ]
     if app.notifications is not None:
         jobs += [
-            ("watch-balances", watch_balances, [app], 600, True),
-            ("watch-errors", watch_errors, [app], 60, False),
+            ("watch-balances", partial(watch_balances, app), 600, True),
+            ("watch-errors", partial(watch_errors, app), 60, False),
         ]
-    for job_id, func, args, seconds, at_start in jobs:
-        # APScheduler: next_run_time=None would add the job paused, so leave it out instead.
-        first = {"next_run_time": _now()} if at_start else {}
-        app.scheduler.add_job(
-            func,
-            "interval",
-            seconds=seconds,
-            args=args,
-            id=job_id,
-            max_instances=1,
-            coalesce=True,
-            misfire_grace_time=None,
-            **first,
-        )
+    return jobs
+
+
+def add_job(
+    app: App,
+    job_id: str,
+    func: Callable[..., Awaitable[object]],
+    args: list,
+    seconds: float,
+    at_start: bool,
+) -> None:
+    # APScheduler: next_run_time=None would add the job paused, so leave it out instead.
+    first = {"next_run_time": _now()} if at_start else {}
+    app.scheduler.add_job(
+        func,
+        "interval",
+        seconds=seconds,
+        args=args,
+        id=job_id,
+        name=job_id,
+        max_instances=1,
+        coalesce=True,
+        misfire_grace_time=None,
+        **first,
+    )
 
 
 async def watch_balances(app: App) -> None:
@@ -250,20 +294,28 @@ async def watch_errors(app: App) -> None:
     await app.error_watch.check(app.db, app.notifier, [*app.providers, *app.smm_providers])
 
 
-async def refresh_catalog(app: App) -> None:
+async def refresh_catalog(app: App, snapshot: SnapshotSync) -> None:
+    """The lease holder's: fetch every OTP provider, then share the result as the snapshot."""
     report = await app.catalog.refresh()
     if report.ok:
-        await save_snapshot(app.db, app.catalog)
+        await snapshot.save()
     log.info("catalog refreshed", extra={"offers": report.offers, "failed": len(report.failed)})
 
 
-async def refresh_smm_catalog(app: App) -> None:
+async def refresh_smm_catalog(app: App, snapshot: SnapshotSync) -> None:
     report = await app.smm_catalog.refresh()
     if report.ok:
-        await save_snapshot(app.db, app.smm_catalog, SMM)
+        await snapshot.save()
     log.info(
         "smm catalog refreshed", extra={"services": report.offers, "failed": len(report.failed)}
     )
+
+
+async def sync_catalogs(*snapshots: SnapshotSync) -> None:
+    """Every process's: load a catalog snapshot another process saved since (the lease holder
+    of `catalog` / `smm-catalog`), so every process sells at the same prices."""
+    for snapshot in snapshots:
+        await snapshot.sync()
 
 
 def _now() -> datetime:
@@ -280,6 +332,8 @@ async def stop_background(app: App) -> None:
     await app.smm.stop()
     if app.scheduler.running:
         app.scheduler.shutdown(wait=False)
+    if app.leases is not None:
+        await app.leases.close()  # another process takes the jobs over at its next run
     await app.broadcasts.stop()
     await app.outbox.stop()
     if app.notifications is not None:
@@ -291,6 +345,7 @@ async def on_shutdown(app: App) -> None:
         await provider.aclose()
     for smm_provider in app.smm_providers.values():
         await smm_provider.aclose()
+    await close_storage(app.storage)
     await app.db.dispose()
     log.info("bot stopped")
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 from decimal import Decimal
 from typing import Annotated, Any, Literal
+from urllib.parse import SplitResult, urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -24,10 +26,16 @@ __all__ = [
     "Settings",
     "SettingsError",
     "describe_validation_error",
+    "listen_address",
     "load_settings",
 ]
 
 TOKEN_NOT_SET = "token_not_set"  # noqa: S105 - the error type of an empty BOT_TOKEN, no secret
+# Telegram's alphabet for a webhook's secret_token (setWebhook). Telegram takes 1-256 characters;
+# we ask for 16 at least: the secret is all that tells Telegram's posts from anyone else's.
+_WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{16,256}")
+_LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
+REDIS_SCHEMES = ("redis", "rediss", "unix")
 
 
 class Settings(BaseSettings):
@@ -64,6 +72,13 @@ class Settings(BaseSettings):
     demo_smm_step_s: float = Field(default=5, ge=0)
     broadcast_rate_per_s: float = Field(default=25, gt=0, le=1000)
 
+    # Several processes (docs/deployment.md): webhook mode and shared conversation state.
+    webhook_url: str | None = None  # unset = long polling
+    webhook_listen: str = "127.0.0.1:8080"
+    # validate_default: the check that it is set when WEBHOOK_URL is runs even when it is not
+    webhook_secret: SecretStr | None = Field(default=None, validate_default=True)
+    redis_url: str | None = None  # unset = conversation state in memory
+
     @field_validator("bot_token")
     @classmethod
     def _token_shape(cls, value: SecretStr) -> SecretStr:
@@ -87,6 +102,61 @@ class Settings(BaseSettings):
     @classmethod
     def _database_url(cls, value: str) -> str:
         parse_url(value)  # ValueError names the problem, never the URL (it may hold a password)
+        return value
+
+    @field_validator("webhook_url", "redis_url", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value.strip() if isinstance(value, str) else value
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = _split(value)
+        if parts is None or parts.scheme not in {"https", "http"} or not parts.hostname:
+            raise ValueError("must be an https:// URL (where Telegram posts the updates)")
+        if parts.scheme == "http" and parts.hostname not in _LOCAL_HOSTS:
+            raise ValueError("must be https:// (http:// only for 127.0.0.1 or localhost)")
+        if parts.fragment:
+            raise ValueError("must not have a #fragment")
+        return value
+
+    @field_validator("webhook_listen")
+    @classmethod
+    def _webhook_listen(cls, value: str) -> str:
+        listen_address(value)  # ValueError says what is wrong
+        return value.strip()
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _webhook_secret(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        secret = value.get_secret_value() if value is not None else ""
+        if not secret:
+            if info.data.get("webhook_url"):
+                raise ValueError(
+                    "must be set when WEBHOOK_URL is (Telegram sends it with every update, "
+                    "so only Telegram's posts are served)"
+                )
+            return None
+        # Never echo the value: it is a secret.
+        if not _WEBHOOK_SECRET.fullmatch(secret):
+            raise ValueError("must be 16-256 characters, only A-Z, a-z, 0-9, _ and -")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = _split(value)
+        if parts is None or parts.scheme not in REDIS_SCHEMES:
+            raise ValueError("must be a redis://host:port/db URL (rediss:// or unix:// too)")
+        if parts.scheme != "unix" and not parts.hostname:
+            raise ValueError("must name a host (redis://host:port/db)")
         return value
 
     @field_validator("admin_ids", mode="before")
@@ -172,6 +242,24 @@ class Settings(BaseSettings):
 
     def is_admin(self, user_id: int) -> bool:
         return user_id in self.admin_ids
+
+
+def _split(url: str) -> SplitResult | None:
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        return None
+    return parts
+
+
+def listen_address(value: str) -> tuple[str, int]:
+    """WEBHOOK_LISTEN as (host, port): `127.0.0.1:8080`, `0.0.0.0:8080`, `[::1]:8080`."""
+    host, colon, port = value.strip().rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    if not colon or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ValueError("must be host:port, e.g. 127.0.0.1:8080")
+    return host, int(port)
 
 
 class SettingsError(Exception):

@@ -5,7 +5,7 @@ SQLite (the default) runs in WAL mode with a busy timeout. Every write unit of w
 update. Within one process, writers also queue on an asyncio.Lock: SQLite serializes them anyway,
 and waiting on a lock is cheaper than sleeping in SQLite's busy handler. On PostgreSQL neither is
 needed and both are skipped; repositories use portable SQL only, and the few statements that
-differ between the two (upserts) are built in `db/upsert.py`.
+differ between the two are built in `db/upsert.py` (upserts) and `db/claims.py` (row claims).
 """
 
 from __future__ import annotations

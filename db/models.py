@@ -89,6 +89,10 @@ class OutboxMessage(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     failed: Mapped[str | None] = mapped_column(String(256))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    # A worker's claim while it sends the row (db/claims.py): until then, no other process
+    # takes it; a claim that ran out (its process died) is taken over.
+    claimed_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
 
 
 class Activation(Base):
@@ -251,6 +255,20 @@ class Notification(Base):
     text: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # The worker's claim while it sends the line, as on the outbox (db/claims.py).
+    claimed_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+
+
+class Lease(Base):
+    """A job only one process may run at a time (services/leases.py): `holder` runs it until
+    `expires_at`, renewing it as it goes; a lease that ran out (its process died) is taken over."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
 class Broadcast(Base):

@@ -1,6 +1,7 @@
-"""Writes that must not fail when the row is already there: the one place with dialect-specific
-SQL. SQLite and PostgreSQL both spell it `INSERT ... ON CONFLICT (...) DO NOTHING / DO UPDATE`,
-but SQLAlchemy builds it from each dialect's own `insert()`.
+"""Writes that must not fail when the row is already there: dialect-specific SQL, kept here (as
+a worker's row claims are in db/claims.py). SQLite and PostgreSQL both spell it
+`INSERT ... ON CONFLICT (...) DO NOTHING / DO UPDATE`, but SQLAlchemy builds it from each
+dialect's own `insert()`.
 
 Under concurrency (PostgreSQL, or several processes) a read-then-insert can lose the race and
 raise IntegrityError; these statements cannot: the database decides, in one statement.

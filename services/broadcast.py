@@ -6,6 +6,11 @@ before the message goes out. A row found still `sending` at start-up (the bot di
 message in flight) becomes `unknown` and is never sent again. A 429 is the one answer that
 proves a message was not delivered, so only a flood limit sends the same row again.
 
+With several bot processes on one database, a broadcast is sent by one process at a time: the
+holder of its lease (`broadcast:<id>`, services/leases.py), renewed while it runs and released
+when it stops. `resume()` (at start-up, then every `lease_s / 2` from the scheduler) takes over
+the running broadcasts nobody holds: only then are rows left `sending` known to be orphans.
+
 The pace is one message every 1/rate seconds over a few concurrent senders (Telegram allows
 about 30 messages a second in all; the default 25 leaves room for the bot's other replies).
 Progress goes to one message through an injected `progress` callable, at most every
@@ -21,6 +26,7 @@ import logging
 import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, Update, func, insert, literal, select, update
@@ -30,6 +36,7 @@ from db import repositories as repo
 from db.engine import Database
 from db.models import Broadcast, BroadcastDelivery, User, utcnow
 from services.ids import is_id
+from services.leases import Leases, heartbeat
 from services.outbox import Sender, SendResult, SendStatus
 
 log = logging.getLogger(__name__)
@@ -48,6 +55,8 @@ FAILED = "failed"
 UNKNOWN = "unknown"  # was `sending` when the bot stopped: maybe delivered, never resent
 
 MAX_FLOOD_WAITS = 10
+# How long a broadcast stays with a process that stopped renewing its lease (died).
+LEASE_S = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,8 +113,13 @@ class BroadcastService:
         progress: Progress | None = None,
         progress_every_s: float = 2.0,
         concurrency: int | None = None,
+        leases: Leases | None = None,
+        lease_s: float = LEASE_S,
     ) -> None:
         self.db = db
+        self.leases = leases or Leases(db)
+        self.lease_s = lease_s
+        self._resuming = asyncio.Lock()
         self.send = send
         self.progress: Progress = progress or _no_progress
         self.interval_s = 1.0 / rate_per_s
@@ -153,6 +167,8 @@ class BroadcastService:
             )
             broadcast.total = total or 0
             broadcast_id = broadcast.id
+        # Ours until start() runs it: another process's resume() leaves it alone.
+        await self.leases.acquire(_lease(broadcast_id), self.lease_s)
         log.info("broadcast created", extra={"broadcast_id": broadcast_id, "total": total})
         view = await self.view(broadcast_id)
         if view is None:  # committed above: only a concurrent delete could do this
@@ -198,34 +214,47 @@ class BroadcastService:
         return await self.view(target)
 
     async def resume(self) -> list[int]:
-        """At start-up: continue every broadcast that was running. A row left `sending` may
-        have been delivered just before the bot died: it becomes `unknown`, never resent."""
+        """Continue every running broadcast that no process is sending (at start-up, and
+        periodically to take over from a process that died); returns their ids. A row left
+        `sending` may have been delivered just before its process died: it becomes `unknown`,
+        never resent."""
+        async with self._resuming:
+            async with self.db.read() as session:
+                running = list(
+                    await session.scalars(
+                        select(Broadcast.id)
+                        .where(Broadcast.status == RUNNING)
+                        .order_by(Broadcast.id)
+                    )
+                )
+            ids = []
+            for broadcast_id in running:
+                if broadcast_id in self._runs or self._stopping:
+                    continue
+                if await self.leases.acquire(_lease(broadcast_id), self.lease_s):
+                    await self._mark_in_doubt(broadcast_id)
+                    log.info("broadcast resumed", extra={"broadcast_id": broadcast_id})
+                    self._launch(broadcast_id)
+                    ids.append(broadcast_id)
+            return ids
+
+    async def _mark_in_doubt(self, broadcast_id: int) -> None:
         async with self.db.write() as session:
-            ids = list(
-                await session.scalars(
-                    select(Broadcast.id).where(Broadcast.status == RUNNING).order_by(Broadcast.id)
+            in_doubt = await _updated(
+                session,
+                update(BroadcastDelivery)
+                .where(
+                    BroadcastDelivery.broadcast_id == broadcast_id,
+                    BroadcastDelivery.status == SENDING,
                 )
+                .values(status=UNKNOWN, detail="in flight when the bot stopped"),
             )
-            for broadcast_id in ids:
-                in_doubt = await _updated(
-                    session,
-                    update(BroadcastDelivery)
-                    .where(
-                        BroadcastDelivery.broadcast_id == broadcast_id,
-                        BroadcastDelivery.status == SENDING,
-                    )
-                    .values(status=UNKNOWN, detail="in flight when the bot stopped"),
+            if in_doubt:
+                await session.execute(
+                    update(Broadcast)
+                    .where(Broadcast.id == broadcast_id)
+                    .values(failed=Broadcast.failed + in_doubt)
                 )
-                if in_doubt:
-                    await session.execute(
-                        update(Broadcast)
-                        .where(Broadcast.id == broadcast_id)
-                        .values(failed=Broadcast.failed + in_doubt)
-                    )
-        for broadcast_id in ids:
-            log.info("broadcast resumed", extra={"broadcast_id": broadcast_id})
-            self._launch(broadcast_id)
-        return ids
 
     async def stop(self, timeout_s: float = 10.0) -> None:
         """Shutdown: messages in flight finish and are recorded; the rest waits for resume()."""
@@ -282,36 +311,49 @@ class BroadcastService:
         self._runs[broadcast_id] = run
 
     async def _run(self, run: _Run) -> None:
+        """Send the broadcast while this process holds its lease (renewed meanwhile)."""
+        name = _lease(run.broadcast_id)
         try:
-            async with self.db.read() as session:
-                run.text = (
-                    await session.scalar(
-                        select(Broadcast.text).where(Broadcast.id == run.broadcast_id)
-                    )
-                    or ""
-                )
-            workers = [
-                asyncio.create_task(self._worker(run), name=f"broadcast-{run.broadcast_id}-{n}")
-                for n in range(self.concurrency)
-            ]
-            ticker = asyncio.create_task(self._tick(run))
+            if not await self.leases.acquire(name, self.lease_s):
+                log.info("broadcast runs elsewhere", extra={"broadcast_id": run.broadcast_id})
+                return
             try:
-                await asyncio.gather(*workers)
+                renew = partial(self.leases.acquire, name, self.lease_s)
+                async with heartbeat(renew, self.lease_s / 3, name):
+                    await self._send_all(run)
             finally:
-                ticker.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await ticker
-                for worker in workers:
-                    worker.cancel()
-            if not self._stopping:
-                await self._finish(run.broadcast_id)
-            await self._show(run.broadcast_id)
+                await self.leases.release(name)
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("broadcast failed", extra={"broadcast_id": run.broadcast_id})
         finally:
             self._runs.pop(run.broadcast_id, None)
+
+    async def _send_all(self, run: _Run) -> None:
+        async with self.db.read() as session:
+            run.text = (
+                await session.scalar(
+                    select(Broadcast.text).where(Broadcast.id == run.broadcast_id)
+                )
+                or ""
+            )
+        workers = [
+            asyncio.create_task(self._worker(run), name=f"broadcast-{run.broadcast_id}-{n}")
+            for n in range(self.concurrency)
+        ]
+        ticker = asyncio.create_task(self._tick(run))
+        try:
+            await asyncio.gather(*workers)
+        finally:
+            ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await ticker
+            for worker in workers:
+                worker.cancel()
+        if not self._stopping:
+            await self._finish(run.broadcast_id)
+        await self._show(run.broadcast_id)
 
     async def _worker(self, run: _Run) -> None:
         while not run.halt.is_set():
@@ -402,12 +444,15 @@ class BroadcastService:
                     status, counter = PENDING, {}
                 case _:
                     status, counter = FAILED, {"failed": Broadcast.failed + 1}
-            await session.execute(
+            # Only a row still `sending`: one a process taking over already counted as
+            # `unknown` keeps that (and is not counted twice).
+            recorded = await _updated(
+                session,
                 update(BroadcastDelivery)
-                .where(delivery)
-                .values(status=status, detail=result.detail[:256] or None)
+                .where(delivery, BroadcastDelivery.status == SENDING)
+                .values(status=status, detail=result.detail[:256] or None),
             )
-            if counter:
+            if counter and recorded:
                 await session.execute(
                     update(Broadcast).where(Broadcast.id == broadcast_id).values(**counter)
                 )
@@ -456,6 +501,10 @@ class BroadcastService:
             await self.progress(view)
         except Exception:
             log.exception("broadcast progress failed", extra={"broadcast_id": view.id})
+
+
+def _lease(broadcast_id: int) -> str:
+    return f"broadcast:{broadcast_id}"
 
 
 async def _updated(session: AsyncSession, statement: Update) -> int:

@@ -6,7 +6,8 @@ Telegram's group limit: every round takes everything pending and merges it into 
 as fit (4,096 characters each), so a burst becomes a few messages and nothing is dropped. An
 unreachable group never blocks or slows a purchase: the worker is the only one waiting on it.
 A merged message Telegram refuses for its text is sent again line by line, and a line that is
-still refused is logged and dropped, so one bad line never silences the group.
+still refused is logged and dropped, so one bad line never silences the group. With several bot
+processes on one database, each line is claimed by one worker before it is sent (db/claims.py).
 """
 
 from __future__ import annotations
@@ -15,15 +16,19 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from aiolimiter import AsyncLimiter
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from db import claims
 from db.engine import Database, after_commit
 from db.models import Notification, User, utcnow
-from services.outbox import SendResult, SendStatus
+from services.leases import heartbeat, new_holder
+from services.outbox import SendResult, SendStatus, claim_lease_s
 from services.text import escape
 from services.worker import BackgroundWorker
 
@@ -133,6 +138,10 @@ def first_message(texts: list[tuple[int, str]]) -> tuple[list[int], str]:
 
 
 class NotificationWorker(BackgroundWorker):
+    """With several bot processes on one database, each line is sent by one of them: what goes
+    into a message is claimed first (db/claims.py), as the outbox does, and marked sent only
+    while the claim is still this worker's."""
+
     name = "notification-worker"
 
     def __init__(
@@ -143,12 +152,16 @@ class NotificationWorker(BackgroundWorker):
         per_minute: int = 20,
         interval_s: float = 1.0,
         batch: int = 500,
+        lease_s: float | None = None,
+        holder: str | None = None,
     ) -> None:
         super().__init__(interval_s)
         self.db = db
         db.subscribe(NOTIFICATIONS, self.kick)
         self.send = send
         self.batch = batch
+        self.lease_s = claim_lease_s(interval_s) if lease_s is None else lease_s
+        self.holder = holder or new_holder()
         # Telegram allows a group about 20 messages a minute: never more in any 60 s window.
         burst = max(1, per_minute // 4)
         self.limiter = AsyncLimiter(burst, 60 * burst / max(1, per_minute - burst))
@@ -159,29 +172,18 @@ class NotificationWorker(BackgroundWorker):
 
     async def drain_once(self) -> int:
         """Send one merged message of what is pending (waiting for the rate limit first)."""
-        async with self.db.read() as session:
-            pending = (
-                await session.execute(
-                    select(Notification.id, Notification.text)
-                    .where(Notification.sent_at.is_(None))
-                    .order_by(Notification.id)
-                    .limit(self.batch)
-                )
-            ).all()
-        if not pending:
+        if not await self._pending():
             return 0
         await self.limiter.acquire()
-        # Re-read after the wait: everything that arrived meanwhile joins this message.
-        async with self.db.read() as session:
-            pending = (
-                await session.execute(
-                    select(Notification.id, Notification.text)
-                    .where(Notification.sent_at.is_(None))
-                    .order_by(Notification.id)
-                    .limit(self.batch)
-                )
-            ).all()
-        rows = [(row_id, text) for row_id, text in pending]
+        # Claimed after the wait: everything that arrived meanwhile joins this message.
+        rows = await self._claim()
+        if not rows:
+            return 0  # another process took them
+        ids = [row_id for row_id, _ in rows]
+        async with heartbeat(partial(self._renew, ids), self.lease_s / 3, self.name):
+            return await self._send(rows)
+
+    async def _send(self, rows: list[tuple[int, str]]) -> int:
         ids, first = first_message(rows)
         result = await self.send(first)
         if result.status is SendStatus.SENT:
@@ -191,13 +193,45 @@ class NotificationWorker(BackgroundWorker):
         if result.status is SendStatus.REJECTED and len(ids) > 1:
             # Telegram refused the text itself: one line in it is bad. Send them one by one so
             # the good ones get through and the bad one alone is dropped.
-            return await self._one_by_one(rows[: len(ids)])
+            return await self._one_by_one(rows)
         if result.status is SendStatus.REJECTED:
             self._drop(ids[0], result)
             await self._done(ids)
             return 0
+        await self._release(ids)
         await self._wait_after(result)
         return 0
+
+    async def _pending(self) -> bool:
+        async with self.db.read() as session:
+            found = await session.scalar(
+                select(Notification.id)
+                .where(Notification.sent_at.is_(None), claims.claimable(Notification, utcnow()))
+                .limit(1)
+            )
+        return found is not None
+
+    async def _claim(self) -> list[tuple[int, str]]:
+        """The pending lines that fit in one message, claimed by this worker."""
+        now = utcnow()
+        async with self.db.write() as session:
+            pending = await claims.claimable_rows(
+                session,
+                Notification,
+                where=[Notification.sent_at.is_(None)],
+                now=now,
+                limit=self.batch,
+            )
+            ids, _ = first_message([(row.id, row.text) for row in pending])
+            until = now + timedelta(seconds=self.lease_s)
+            await claims.take(session, Notification, ids, holder=self.holder, until=until)
+        return [(row.id, row.text) for row in pending[: len(ids)]]
+
+    async def _renew(self, ids: list[int]) -> bool:
+        until = utcnow() + timedelta(seconds=self.lease_s)
+        async with self.db.write() as session:
+            await claims.renew(session, Notification, ids, holder=self.holder, until=until)
+        return True
 
     async def _one_by_one(self, rows: list[tuple[int, str]]) -> int:
         sent = 0
@@ -211,6 +245,7 @@ class NotificationWorker(BackgroundWorker):
             elif result.status is SendStatus.REJECTED:
                 self._drop(row_id, result)
             else:
+                await self._release([later for later, _ in rows[index:]])
                 await self._wait_after(result)  # the rest waits for the next round
                 break
             await self._done([row_id])
@@ -219,9 +254,19 @@ class NotificationWorker(BackgroundWorker):
     async def _done(self, ids: list[int]) -> None:
         """Sent, or dropped because Telegram refuses it: either way never tried again."""
         async with self.db.write() as session:
-            await session.execute(
-                update(Notification).where(Notification.id.in_(ids)).values(sent_at=utcnow())
+            done = await claims.finish(
+                session, Notification, ids, holder=self.holder, values={"sent_at": utcnow()}
             )
+        if done < len(ids):
+            log.warning(
+                "notification claim lost before it was marked sent",
+                extra={"notifications": len(ids) - done},
+            )
+
+    async def _release(self, ids: list[int]) -> None:
+        """Not sent (the group is unreachable): claimable again at once, by any process."""
+        async with self.db.write() as session:
+            await claims.finish(session, Notification, ids, holder=self.holder)
 
     @staticmethod
     def _drop(row_id: int, result: SendResult) -> None:

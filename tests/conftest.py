@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ import pytest
 from bot.app import App, build_app, run
 from bot.settings import Settings
 from services import wallet
-from tests import databases
+from tests import databases, redis_server
 from tests.fakes.telegram import FakeTelegram
 
 ADMIN_ID = 900_001
@@ -23,6 +24,8 @@ BACKENDS = [
 PG_ONLY = pytest.mark.parametrize("database_backend", [BACKENDS[1]])
 _PG = pytest.StashKey[tuple[databases.PgServer | None, str]]()  # the server, or why none
 _PG_OFF = pytest.StashKey[bool]()  # the PostgreSQL half is left out of this run
+_REDIS = pytest.StashKey[tuple[str | None, str]]()  # TEST_REDIS_URL if it answers, or why not
+WEBHOOK_SECRET = "test-webhook-secret_0123456789"
 
 
 # --- the two databases (tests/databases.py) ----------------------------------------------
@@ -34,6 +37,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="store_true",
         help=f"fail at once, instead of skipping the PostgreSQL half, when {databases.ENV} "
         "is not set or its server does not answer (CI)",
+    )
+    parser.addoption(
+        "--require-redis",
+        action="store_true",
+        help="fail at once, instead of leaving out the tests that need Redis, when "
+        f"{redis_server.ENV} (default {redis_server.DEFAULT_URL}) does not answer (CI)",
     )
 
 
@@ -50,6 +59,14 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(f"--require-postgres: PostgreSQL does not answer: {reason}")
     if server is not None and worker is None:
         server.drop_stale()  # once per run, by the controller (or the only process)
+    # Redis (tests/redis_server.py): asked once, by the controller; the workers are told.
+    if worker is not None:
+        config.stash[_REDIS] = (worker["redis_url"], worker["redis_reason"])
+    else:
+        config.stash[_REDIS] = redis_server.probe()
+        redis_url, redis_reason = config.stash[_REDIS]
+        if redis_url is None and config.getoption("--require-redis"):
+            raise pytest.UsageError(f"--require-redis: Redis does not answer: {redis_reason}")
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -58,18 +75,21 @@ def pytest_configure_node(node: Any) -> None:
     server, reason = node.config.stash[_PG]
     node.workerinput["pg_available"] = server is not None
     node.workerinput["pg_reason"] = reason
+    node.workerinput["redis_url"], node.workerinput["redis_reason"] = node.config.stash[_REDIS]
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Without a server the PostgreSQL half is left out (deselected, not one skip per test);
-    the terminal summary says so once."""
-    if not config.stash[_PG_OFF]:
+    """Without a server the PostgreSQL half is left out (deselected, not one skip per test),
+    and so are the tests that need Redis without one; the terminal summary says so once."""
+    pg_off, redis_off = config.stash[_PG_OFF], config.stash[_REDIS][0] is None
+    if not (pg_off or redis_off):
         return
     kept, dropped = [], []
     for item in items:
         callspec = getattr(item, "callspec", None)
         is_pg = callspec is not None and callspec.params.get("database_backend") == "pg"
-        (dropped if is_pg else kept).append(item)
+        needs_redis = "redis_url" in getattr(item, "fixturenames", ())
+        (dropped if (pg_off and is_pg) or (redis_off and needs_redis) else kept).append(item)
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = kept
@@ -82,6 +102,18 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     else:
         where = server.url.render_as_string(hide_password=True)
         terminalreporter.write_line(f"PostgreSQL half ran on {where} ({server.version})")
+    redis_url, redis_reason = config.stash[_REDIS]
+    if redis_url is None:
+        terminalreporter.write_line(f"Redis tests skipped: {redis_reason}", yellow=True)
+
+
+@pytest.fixture
+def redis_url(pytestconfig: pytest.Config) -> str:
+    """TEST_REDIS_URL (tests/redis_server.py); a test asking for it is left out without one."""
+    url, reason = pytestconfig.stash[_REDIS]
+    if url is None:  # pragma: no cover - deselected at collection
+        pytest.fail(f"Redis does not answer: {reason}")
+    return url
 
 
 @pytest.fixture(scope="session")
@@ -165,10 +197,17 @@ def make_settings(tg: FakeTelegram, tmp_path: Path, **overrides: Any) -> Setting
 class RunningBot:
     """The real bot (real aiogram Bot and Dispatcher, the test's database) in this event loop."""
 
-    def __init__(self, app: App, task: asyncio.Task[None], tg: FakeTelegram) -> None:
+    def __init__(
+        self,
+        app: App,
+        task: asyncio.Task[None],
+        tg: FakeTelegram,
+        stop_webhook: asyncio.Event | None = None,
+    ) -> None:
         self.app = app
         self.task = task
         self.tg = tg
+        self.stop_webhook = stop_webhook  # webhook mode: set to stop
 
     @property
     def db(self):
@@ -209,9 +248,39 @@ class RunningBot:
 
     async def stop(self) -> None:
         if not self.task.done():
-            with contextlib.suppress(RuntimeError):
-                await self.app.dp.stop_polling()
+            if self.stop_webhook is not None:
+                self.stop_webhook.set()
+            else:
+                with contextlib.suppress(RuntimeError):
+                    await self.app.dp.stop_polling()
             await asyncio.wait_for(self.task, 15)
+
+
+def webhook_listener(path: str = "/telegram/webhook") -> tuple[socket.socket, dict[str, Any]]:
+    """A listening socket on a free port of 127.0.0.1, and the WEBHOOK_* settings for it."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    return listener, {
+        "webhook_url": f"http://127.0.0.1:{port}{path}",
+        "webhook_listen": f"127.0.0.1:{port}",
+        "webhook_secret": WEBHOOK_SECRET,
+    }
+
+
+async def _start_webhook(app: App, listener: socket.socket, tg: FakeTelegram) -> RunningBot:
+    from bot.webhook import run_webhook
+
+    stop = asyncio.Event()
+    sets_before = len(tg.calls_of("setWebhook"))
+    task = asyncio.create_task(run_webhook(app, listener, handle_signals=False, stop=stop))
+    await tg.wait_for(
+        lambda: task.done()
+        or (tg.webhook is not None and len(tg.calls_of("setWebhook")) > sets_before),
+        15,
+    )
+    if task.done():
+        task.result()
+    return RunningBot(app, task, tg, stop_webhook=stop)
 
 
 @pytest.fixture
@@ -220,8 +289,15 @@ async def start_bot(
 ) -> AsyncIterator[Callable[..., Any]]:
     running: list[RunningBot] = []
 
-    async def _start(**overrides: Any) -> RunningBot:
+    async def _start(*, webhook: bool = False, **overrides: Any) -> RunningBot:
+        """The bot, long polling; or with webhook=True serving a webhook on 127.0.0.1 (the
+        fake Bot API posts every update there)."""
         overrides.setdefault("database_url", database_url)
+        if webhook:
+            listener, hook = webhook_listener()
+            app = build_app(make_settings(tg, tmp_path, **{**hook, **overrides}))
+            running.append(await _start_webhook(app, listener, tg))
+            return running[-1]
         app = build_app(make_settings(tg, tmp_path, **overrides))
         calls_before = tg.get_updates_calls
         task = asyncio.create_task(run(app, handle_signals=False, polling_timeout=1))

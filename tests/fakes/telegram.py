@@ -2,9 +2,11 @@
 
 It implements what the bot uses (getMe, getUpdates with real long polling, sendMessage,
 editMessageText, editMessageReplyMarkup, answerCallbackQuery, deleteMessage, setMyCommands,
-deleteWebhook, ...), records every call, enforces Telegram's rules (4,096-character texts,
-64-byte callback data, valid HTML with parse_mode=HTML, "message is not modified") and can be
-told to fail: 429 with retry_after, 403 for users who blocked the bot, any error once.
+and setWebhook, deleteWebhook and getWebhookInfo with updates POSTed to the webhook the way
+Telegram does it: tests/fakes/telegram_webhook.py), records every call, enforces Telegram's
+rules (4,096-character texts, 64-byte callback data, valid HTML with parse_mode=HTML, "message
+is not modified") and can be told to fail: 429 with retry_after, 403 for users who blocked the
+bot, any error once.
 
 Tests talk to it as users: `alice = tg.user(1001); await alice.send("/start");
 await alice.press("Balance"); alice.last().text`.
@@ -25,6 +27,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+
+from tests.fakes.telegram_webhook import WebhookApi
 
 BOT_USER = {
     "id": 777000111,
@@ -177,8 +181,9 @@ class CallbackAnswer:
     show_alert: bool
 
 
-class FakeTelegram:
+class FakeTelegram(WebhookApi):
     def __init__(self, token: str = "123456:TEST-TOKEN-abcdefghijklmnop") -> None:
+        self._init_webhook()
         self.token = token
         self.calls: list[Call] = []
         self.chats: dict[int, list[Msg]] = defaultdict(list)
@@ -216,6 +221,7 @@ class FakeTelegram:
     async def close(self) -> None:
         self._closing = True
         await self._notify()
+        await self._close_webhook()
         if self._runner is not None:
             await self._runner.cleanup()
 
@@ -374,9 +380,6 @@ class FakeTelegram:
             "supports_inline_queries": False,
         }
 
-    async def api_deletewebhook(self, params: dict) -> bool:
-        return True
-
     async def api_setmycommands(self, params: dict) -> bool:
         commands = json.loads(params["commands"])
         scope = params.get("scope", '{"type": "default"}')
@@ -384,6 +387,7 @@ class FakeTelegram:
         return True
 
     async def api_getupdates(self, params: dict) -> list[dict]:
+        self._refuse_get_updates()  # 409 while a webhook is set
         self.get_updates_calls += 1
         offset = int(params.get("offset", 0) or 0)
         timeout = float(params.get("timeout", 0) or 0)

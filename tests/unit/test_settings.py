@@ -11,6 +11,8 @@ from bot.settings import Settings, SettingsError, load_settings
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "123456:TEST-TOKEN-abcdefghijklmnop"
 
+SECRET = "s" * 16  # the shortest webhook secret the bot takes
+
 
 def settings(**values) -> Settings:
     return load_settings(_env_file=None, bot_token=TOKEN, **values)
@@ -111,3 +113,46 @@ def test_a_token_id_is_ascii_digits(token: str) -> None:
     with pytest.raises(SettingsError) as info:
         load_settings(_env_file=None, bot_token=token)
     assert str(info.value).startswith("Invalid setting BOT_TOKEN: does not look like a bot token")
+
+
+def test_webhook_and_redis_are_off_unless_set(monkeypatch) -> None:
+    for key in ("WEBHOOK_URL", "WEBHOOK_SECRET", "WEBHOOK_LISTEN", "REDIS_URL"):
+        monkeypatch.delenv(key, raising=False)
+    s = settings()
+    assert (s.webhook_url, s.webhook_secret, s.redis_url) == (None, None, None)
+    assert s.webhook_listen == "127.0.0.1:8080"
+    blank = settings(webhook_url=" ", webhook_secret="", redis_url="")
+    assert (blank.webhook_url, blank.webhook_secret, blank.redis_url) == (None, None, None)
+
+
+def test_webhook_settings_that_are_accepted() -> None:
+    s = settings(
+        webhook_url="https://shop.example/tg/hook",
+        webhook_secret="A-z_0-9" * 36,  # 252 characters of Telegram's alphabet
+        webhook_listen="[::1]:8443",
+        redis_url="rediss://:pw@redis.example:6380/2",
+    )
+    assert s.webhook_secret is not None and "A-z_0-9" not in repr(s)
+    local = settings(webhook_url="http://localhost:8080/hook", webhook_secret="s" * 16)
+    assert local.webhook_url == "http://localhost:8080/hook"
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"webhook_url": "https://x.example/h"}, "WEBHOOK_SECRET: must be set when WEBHOOK_URL"),
+        ({"webhook_url": "http://x.example/h", "webhook_secret": SECRET}, "WEBHOOK_URL: must be"),
+        ({"webhook_url": "https://:80/h", "webhook_secret": SECRET}, "WEBHOOK_URL"),
+        ({"webhook_url": "https://x.example/h", "webhook_secret": "a+b"}, "WEBHOOK_SECRET"),
+        ({"webhook_url": "https://x.example/h", "webhook_secret": SECRET[1:]}, "WEBHOOK_SECRET"),
+        ({"webhook_listen": "127.0.0.1:"}, "WEBHOOK_LISTEN: must be host:port"),
+        ({"webhook_listen": ":8080"}, "WEBHOOK_LISTEN: must be host:port"),
+        ({"redis_url": "127.0.0.1:6379"}, "REDIS_URL: must be a redis://"),
+        ({"redis_url": "redis://:pw@127.0.0.1:port/0"}, "REDIS_URL"),
+    ],
+)
+def test_bad_webhook_and_redis_settings_name_the_key(values, message) -> None:
+    with pytest.raises(SettingsError) as info:
+        settings(**values)
+    assert str(info.value).startswith(f"Invalid setting {message}"), info.value
+    assert "a+b" not in str(info.value) and ":pw@" not in str(info.value)
