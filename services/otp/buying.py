@@ -237,6 +237,17 @@ class Buying(OtpBase):
         provider = self.providers.get(activation.provider or "")
         if provider is None:
             raise TryLater()
+        # While the Cancel is on its way, the poller leaves the order alone (see apply_status).
+        lease = self.rules.buy_lease_s
+        if not await core.claim(self.db, "otp", activation_id, "claimed_until", lease):
+            raise TryLater()
+        try:
+            return await self._cancel(activation, provider)
+        finally:
+            await core.release(self.db, "otp", activation_id)
+
+    async def _cancel(self, activation: Activation, provider: OtpProvider) -> Activation:
+        activation_id = activation.id
         try:
             await provider.cancel(activation.provider_order_id or "")
         except EarlyCancel as exc:

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import func, or_, select, update
 
-from db.models import Activation, User
+from db.models import Activation, User, utcnow
 from services import outbox
 from services.catalog import Offer, OtpCatalog
 from services.money import ceil_micro
@@ -176,6 +176,7 @@ class OtpBase(OrderService[OtpCatalog, OtpProvider, OtpRules, Presenter]):
         refund: bool,
         reason: str | None = None,
         notify: bool = True,
+        where: Sequence[Any] = (),
     ) -> Activation:
         """Move to a final state; refund in the same transaction when goods were not delivered."""
         language = None
@@ -189,6 +190,7 @@ class OtpBase(OrderService[OtpCatalog, OtpProvider, OtpRules, Presenter]):
                 now=self.clock(),
                 refund=Refund.FULL if refund else Refund.NONE,
                 reason=reason,
+                where=where,
             )
             if moved is not None:
                 if moved.refunded:
@@ -222,10 +224,17 @@ class OtpBase(OrderService[OtpCatalog, OtpProvider, OtpRules, Presenter]):
                 await self._refresh_card(activation, language)
         return activation
 
-    async def apply_status(self, activation: Activation, status: OtpStatus) -> Activation:
+    async def apply_status(
+        self, activation: Activation, status: OtpStatus, *, polled: bool = False
+    ) -> Activation:
         """What the upstream says about an order we know. A status that carries a code we have
         not shown is a delivered code, whatever its state word: the code is pushed, and an
-        order the upstream has already ended is then finished (no refund)."""
+        order the upstream has already ended is then finished (no refund).
+
+        `polled`: the poller's reading. An order ended upstream is then closed only if no
+        customer's request is on its way (a Cancel ends it upstream too, and the customer should
+        hear "cancelled", not "cancelled by the provider")."""
+        free = [core.unclaimed(Activation, utcnow())] if polled else []
         if _new_code(activation, status):
             updated = await self._code_arrived(activation, status)
             if status.state in (OtpState.CODE, OtpState.WAITING):
@@ -249,10 +258,16 @@ class OtpBase(OrderService[OtpCatalog, OtpProvider, OtpRules, Presenter]):
                     CANCELLED,
                     refund=True,
                     reason=REASON_UPSTREAM_CANCELLED,
+                    where=free,
                 )
             case _:
                 return await self._close(
-                    activation.id, (WAITING,), EXPIRED, refund=True, reason=REASON_TIMEOUT
+                    activation.id,
+                    (WAITING,),
+                    EXPIRED,
+                    refund=True,
+                    reason=REASON_TIMEOUT,
+                    where=free,
                 )
 
     async def _code_arrived(self, activation: Activation, status: OtpStatus) -> Activation:

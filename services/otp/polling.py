@@ -90,7 +90,10 @@ class Polling(OtpBase):
 
         await asyncio.gather(
             *(self._expire(a) for a in due),
-            *(self.apply_status(a, listed[a.provider_order_id or ""]) for a in from_list),
+            *(
+                self.apply_status(a, listed[a.provider_order_id or ""], polled=True)
+                for a in from_list
+            ),
             *(one(a) for a in single),
         )
         # Only what is still waiting after this round: a card that just showed its code must
@@ -129,7 +132,7 @@ class Polling(OtpBase):
                 extra={"activation_id": activation.id, "error": type(exc).__name__},
             )
             return
-        await self.apply_status(activation, status)
+        await self.apply_status(activation, status, polled=True)
 
     async def _expire(self, activation: Activation) -> None:
         """Past its deadline: a received activation is finished; a waiting one is cancelled

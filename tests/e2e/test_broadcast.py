@@ -112,7 +112,7 @@ async def test_a_broadcast_to_1000_users_skips_and_marks_the_100_who_blocked_the
     shown = await start_broadcast(admin, tg, "Sale: 2 < 3 & more", 1)
     assert shown.text.startswith("📣 Broadcast #1: 0/1,000 (0%)")
     assert shown.button_texts == ["⛔ Cancel the broadcast"]
-    await eventually(lambda: _is(status(bot.db, 1), "done"), timeout=30)
+    await eventually(lambda: _is(status(bot.db, 1), "done"), timeout=90)
     await tg.settle()
 
     html = "Sale: 2 &lt; 3 &amp; more"
@@ -205,7 +205,7 @@ async def test_a_broadcast_interrupted_by_a_restart_resumes_without_second_copie
     await bot.db.dispose()  # the stopped bot's engine, reopened by the lines above
 
     bot = await start_bot(broadcast_rate_per_s=1000)
-    await eventually(lambda: _is(status(bot.db, 1), "done"), timeout=30)
+    await eventually(lambda: _is(status(bot.db, 1), "done"), timeout=90)
     await tg.settle()
 
     after = copies(tg, "Restart news")

@@ -171,16 +171,29 @@ def _busy_port() -> tuple[socket.socket, int]:
         ({"WEBHOOK_URL": "shop.example", "WEBHOOK_SECRET": "abc"}, "Invalid setting WEBHOOK_URL"),
         (
             {"WEBHOOK_URL": "https://shop.example/hook", "WEBHOOK_SECRET": "s3cret with space"},
-            "Invalid setting WEBHOOK_SECRET: must be 1-256 characters",
+            "Invalid setting WEBHOOK_SECRET: must be 16-256 characters",
         ),
         (
             {"WEBHOOK_URL": "https://shop.example/hook", "WEBHOOK_SECRET": "x" * 257},
-            "Invalid setting WEBHOOK_SECRET: must be 1-256 characters",
+            "Invalid setting WEBHOOK_SECRET: must be 16-256 characters",
+        ),
+        (
+            {"WEBHOOK_URL": "https://shop.example/hook", "WEBHOOK_SECRET": "x" * 15},
+            "Invalid setting WEBHOOK_SECRET: must be 16-256 characters",
         ),
         ({"WEBHOOK_LISTEN": "8080"}, "Invalid setting WEBHOOK_LISTEN: must be host:port"),
         ({"WEBHOOK_LISTEN": "127.0.0.1:99999"}, "Invalid setting WEBHOOK_LISTEN"),
     ],
-    ids=["no-secret", "http", "not-a-url", "secret-alphabet", "secret-length", "listen", "port"],
+    ids=[
+        "no-secret",
+        "http",
+        "not-a-url",
+        "secret-alphabet",
+        "secret-length",
+        "secret-short",
+        "listen",
+        "port",
+    ],
 )
 async def test_a_bad_webhook_setting_is_one_line_and_exit_2(tmp_path, values, expected) -> None:
     code, stderr = await _settings_error(tmp_path, BOT_TOKEN=TOKEN, **values)
