@@ -5,8 +5,15 @@ runs a short one in CI).
 
     .venv/bin/python bench/chaos.py --ops 10000 --kills 20 [--seed N] [--users 30]
 
-Prints the figures (ops done, faults injected by type, kills, refunds, mismatches) and exits 1
-when anything does not add up, a fault type never fired, or no kill happened.
+Several bot processes behind one webhook (a round-robin forwarder in front of them), sharing an
+empty PostgreSQL database and a Redis server; each kill takes one of them down:
+
+    .venv/bin/python bench/chaos.py --replicas 2 --database-url postgresql+asyncpg://... \
+        [--redis-url redis://127.0.0.1:6379/14]
+
+Prints the figures (ops done, faults injected by type, kills, refunds, messages sent twice after
+a kill, updates each replica took, mismatches) and exits 1 when anything does not add up, a
+fault type never fired, or no kill happened.
 """
 
 from __future__ import annotations
@@ -24,6 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.chaos import ChaosConfig, run_chaos
 
+REDIS_URL = "redis://127.0.0.1:6379/14"
+
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -39,11 +48,26 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--database-url", help="an empty database, e.g. PostgreSQL (default: SQLite in a temp dir)"
     )
+    parser.add_argument(
+        "--replicas",
+        type=int,
+        default=1,
+        help="bot processes behind one webhook (2+: webhook "
+        "mode; needs a PostgreSQL --database-url and Redis)",
+    )
+    parser.add_argument(
+        "--redis-url",
+        help=f"Redis for the conversation state, with --replicas 2+ (default: {REDIS_URL}); the "
+        "run's keys are deleted at the end",
+    )
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.replicas > 1 and not (args.database_url or "").startswith("postgresql"):
+        print("--replicas 2+ needs a PostgreSQL --database-url", file=sys.stderr)
+        return 2
     # The fake servers' complaints about a client that vanished mid-request: that is the kill.
     logging.getLogger("aiohttp.server").setLevel(logging.CRITICAL)
     workdir = Path(tempfile.mkdtemp(prefix="chaos-"))
@@ -65,6 +89,8 @@ def main(argv: list[str] | None = None) -> int:
         settle_timeout_s=180,
         progress=progress,
         database_url=args.database_url,
+        replicas=args.replicas,
+        redis_url=args.redis_url or (REDIS_URL if args.replicas > 1 else None),
     )
     try:
         report = asyncio.run(run_chaos(config))
