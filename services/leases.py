@@ -121,8 +121,16 @@ class Leases:
     async def run(self, name: str, lease_s: float, job: Callable[[], Awaitable[object]]) -> bool:
         """Run `job` if this process holds (takes or renews) the lease `name`, renewing it every
         third of `lease_s` while the job runs. False, and nothing run, when another holds it."""
-        if not await self.acquire(name, lease_s):
+        if self._closed:
             return False
-        async with heartbeat(lambda: self.acquire(name, lease_s), lease_s / 3, name):
-            await job()
+        try:
+            if not await self.acquire(name, lease_s):
+                return False
+            async with heartbeat(lambda: self.acquire(name, lease_s), lease_s / 3, name):
+                await job()
+        except asyncio.CancelledError:
+            if self._closed:  # shutdown cut a run short: the scheduler need not report it
+                log.info("job stopped by shutdown", extra={"lease": name})
+                return False
+            raise
         return True
