@@ -17,7 +17,7 @@ from db.engine import Database
 from db.migrate import upgrade
 from db.models import Lease, Notification, OutboxMessage, utcnow
 from services.outbox import enqueue
-from tests.conftest import eventually, make_settings
+from tests.conftest import PG_ONLY, eventually, make_settings
 from tests.e2e.test_process import BotProcess, bot_env, start_process
 from tests.fakes.telegram import FakeTelegram
 
@@ -119,6 +119,9 @@ async def _enqueue(db: Database) -> tuple[list[str], list[str]]:
     return texts, lines
 
 
+# Several processes are a PostgreSQL deployment (docs/deployment.md); two on one SQLite file
+# fight over its write lock.
+@PG_ONLY
 async def test_two_bot_processes_send_everything_once_and_hand_jobs_over(
     tg, tmp_path, database_url
 ) -> None:
