@@ -61,10 +61,12 @@ from services.provider_watch import ErrorBurstWatch, check_balances
 from services.providers.base import OtpProvider, SmmProvider
 from services.smm import SmmOrderService
 from services.smm_catalog import SmmCatalog
+from services.worker import RunningTasks
 
 log = logging.getLogger(__name__)
 
 CATALOG_SYNC_S = 30  # how often every process looks for a newer catalog snapshot
+JOB_STOP_TIMEOUT_S = 30  # shutdown waits this long for the scheduled jobs' runs to finish
 USER_COMMANDS = ("start", "balance", "history", "language", "help")
 ADMIN_COMMANDS = (
     "topup",
@@ -110,6 +112,7 @@ class App:
     notifications: NotificationWorker | None = None
     error_watch: ErrorBurstWatch = field(default_factory=lambda: ErrorBurstWatch(HEALTH))
     leases: Leases | None = None  # the scheduled jobs' (schedule_jobs), released at shutdown
+    running_jobs: RunningTasks = field(default_factory=RunningTasks)  # the scheduler's, now
     storage: BaseStorage = field(default_factory=MemoryStorage)  # the Dispatcher's FSM storage
 
 
@@ -270,10 +273,10 @@ def add_job(
     # APScheduler: next_run_time=None would add the job paused, so leave it out instead.
     first = {"next_run_time": _now()} if at_start else {}
     app.scheduler.add_job(
-        func,
+        run_tracked,
         "interval",
         seconds=seconds,
-        args=args,
+        args=[app.running_jobs, func, *args],
         id=job_id,
         name=job_id,
         max_instances=1,
@@ -318,6 +321,15 @@ async def sync_catalogs(*snapshots: SnapshotSync) -> None:
         await snapshot.sync()
 
 
+async def run_tracked(
+    running: RunningTasks, func: Callable[..., Awaitable[object]], *args: object
+) -> None:
+    """A job's run, known to shutdown (`stop_background` lets it finish: APScheduler's own
+    shutdown would cancel it wherever it is, a database write included)."""
+    with running.track():
+        await func(*args)
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -327,11 +339,12 @@ async def stop_background(app: App) -> None:
     # closes.
     await app.in_flight.wait(timeout=60)
     if app.scheduler.running:
-        app.scheduler.pause()  # no new rounds; the running ones finish in stop() below
+        app.scheduler.pause()  # no new runs; the running ones finish first
     await app.otp.stop()
     await app.smm.stop()
+    await app.running_jobs.wait(timeout=JOB_STOP_TIMEOUT_S)
     if app.scheduler.running:
-        app.scheduler.shutdown(wait=False)
+        app.scheduler.shutdown(wait=False)  # cancels a run still going after the timeout
     if app.leases is not None:
         await app.leases.close()  # another process takes the jobs over at its next run
     await app.broadcasts.stop()

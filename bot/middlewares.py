@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -17,6 +16,7 @@ from bot.i18n import pick_language
 from db import repositories as repo
 from db.engine import Database
 from services.notifier import Notifier
+from services.worker import RunningTasks
 
 log = logging.getLogger(__name__)
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
@@ -28,27 +28,18 @@ class InFlightMiddleware(BaseMiddleware):
     covers the whole handling of an update."""
 
     def __init__(self) -> None:
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self.running = RunningTasks()
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
-        task = asyncio.current_task()
-        if task is None:  # pragma: no cover - aiogram always handles an update in a task
+        with self.running.track():
             return await handler(event, data)
-        self._tasks.add(task)
-        try:
-            return await handler(event, data)
-        finally:
-            self._tasks.discard(task)
 
     def __len__(self) -> int:
-        return len(self._tasks)
+        return len(self.running)
 
     async def wait(self, timeout: float) -> None:
         """Until every update being handled now is done, or `timeout` seconds."""
-        current = asyncio.current_task()
-        in_flight = {task for task in self._tasks if task is not current}
-        if in_flight:
-            await asyncio.wait(in_flight, timeout=timeout)
+        await self.running.wait(timeout)
 
 
 class UserMiddleware(BaseMiddleware):

@@ -49,9 +49,13 @@ async def heartbeat(
     """Call `renew` every `every_s` seconds while the body runs. A renewal that fails is logged
     and tried again; one that answers False (the lease or claim was taken over) ends it."""
 
+    stop = asyncio.Event()
+
     async def beat() -> None:
         while True:
-            await asyncio.sleep(every_s)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=every_s)
+                return
             try:
                 if not await renew():
                     log.warning("lease lost while working", extra={"lease": what})
@@ -59,13 +63,14 @@ async def heartbeat(
             except (SQLAlchemyError, OSError) as exc:
                 log.warning("lease renewal failed", extra={"lease": what, "error": str(exc)})
 
+    # Stopped by an event, never cancelled: a renewal in flight is a database write, and
+    # cutting one short leaves its connection to be torn down by the pool (an error logged).
     task = asyncio.create_task(beat(), name=f"heartbeat-{what}")
     try:
         yield
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        stop.set()
+        await asyncio.shield(task)
 
 
 class Leases:
@@ -121,16 +126,8 @@ class Leases:
     async def run(self, name: str, lease_s: float, job: Callable[[], Awaitable[object]]) -> bool:
         """Run `job` if this process holds (takes or renews) the lease `name`, renewing it every
         third of `lease_s` while the job runs. False, and nothing run, when another holds it."""
-        if self._closed:
+        if self._closed or not await self.acquire(name, lease_s):
             return False
-        try:
-            if not await self.acquire(name, lease_s):
-                return False
-            async with heartbeat(lambda: self.acquire(name, lease_s), lease_s / 3, name):
-                await job()
-        except asyncio.CancelledError:
-            if self._closed:  # shutdown cut a run short: the scheduler need not report it
-                log.info("job stopped by shutdown", extra={"lease": name})
-                return False
-            raise
+        async with heartbeat(lambda: self.acquire(name, lease_s), lease_s / 3, name):
+            await job()
         return True

@@ -86,7 +86,7 @@ class OutboxWorker(BackgroundWorker):
         if not await self._any_due():
             return 0  # a read: an idle shop takes no write lock every round
         sent = 0
-        while True:
+        while not self.stopping:  # shutdown: the batch being sent is finished, no other begun
             rows = await self._claim()
             if not rows:
                 return sent
@@ -96,6 +96,7 @@ class OutboxWorker(BackgroundWorker):
             sent += done
             if flooded or len(rows) < self.batch:
                 return sent
+        return sent
 
     async def _any_due(self) -> bool:
         now = utcnow()
