@@ -111,6 +111,7 @@ class ChaosReport:
     codes_to_blocked: int = 0
     lost_and_refunded_upstream: int = 0  # lost buys the upstream ended (and refunded) itself
     resolved: Counter[str] = field(default_factory=Counter)  # lost SMM orders: adopt / refund
+    alerts: Counter[str] = field(default_factory=Counter)  # errors logged that faults call for
     refunds: int = 0
     refunded: int = 0
     handler_errors: list[str] = field(default_factory=list)
@@ -146,7 +147,7 @@ class ChaosReport:
             f"sent: {_counts(self.sends)}; sent again after a kill (at most one message of "
             f"each per kill): {_counts(self.resent)}",
             f"handler errors: {len(self.handler_errors)}, other errors logged: "
-            f"{len(self.errors_logged)}",
+            f"{len(self.errors_logged)} (and as the faults call for: {_counts(self.alerts)})",
             f"mismatches: {len(self.mismatches)}",
         ]
         lines += [f"  {line}" for line in (self.handler_errors + self.errors_logged)[:10]]
@@ -308,9 +309,10 @@ class ChaosRun(ChaosPlayers):
             self.report.faults["tg-429"] = tg.error_counts[429]
             self.report.faults["tg-403"] = tg.error_counts[403]
             await self._check()
-        handler_errors, errors = read_logs(self.fleet.logs)
-        self.report.handler_errors += handler_errors
-        self.report.errors_logged += errors
+        logged = read_logs(self.fleet.logs)
+        self.report.handler_errors += logged.handler_errors
+        self.report.errors_logged += logged.errors
+        self.report.alerts = logged.alerts
         self.report.elapsed_s = time.monotonic() - started
         return self.report
 

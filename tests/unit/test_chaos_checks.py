@@ -95,3 +95,23 @@ def test_a_message_sent_then_failed_after_a_kill_is_explained_once() -> None:
     assert checker.mismatches == []
     assert checker.resent == {"outbox sent, mark lost, then failed": 1}
     assert check(calls, [], [outbox(1, "a", marked=False)]).mismatches != []
+
+
+def test_the_logs_read_tell_expected_alerts_from_errors(tmp_path) -> None:
+    import json
+
+    from tests.chaos_processes import read_logs
+
+    records = [
+        {"level": "ERROR", "msg": "smm order outcome unknown", "order": 1},
+        {"level": "ERROR", "msg": "purchase outcome unknown", "tried": "list-unavailable"},
+        {"level": "ERROR", "msg": "purchase outcome unknown", "tried": "list"},  # not a fault's
+        {"level": "INFO", "msg": "catalog refreshed"},
+        {"level": "ERROR", "msg": "unhandled error in a handler", "exc": "Trace\nValueError: x"},
+    ]
+    log = tmp_path / "bot.log"
+    log.write_text("\n".join(json.dumps(r) for r in records) + "\nnot json\n")
+    logged = read_logs([log])
+    assert logged.handler_errors == ["ValueError: x"]
+    assert logged.errors == ["purchase outcome unknown ", "not json"]
+    assert logged.alerts == {"smm order unknown": 1, "otp order unknown, order list unavailable": 1}
