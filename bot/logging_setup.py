@@ -32,6 +32,9 @@ class JsonFormatter(logging.Formatter):
         return redact(json.dumps(payload, ensure_ascii=False))
 
 
+NOISY_AT_INFO = ("apscheduler.executors", "apscheduler.scheduler", "alembic.runtime.plugins")
+
+
 def setup_logging(level: str = "INFO") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
@@ -40,3 +43,9 @@ def setup_logging(level: str = "INFO") -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     logging.getLogger("aiogram.event").setLevel(max(logging.INFO, root.level))
+    # Routine chatter: every scheduled run ("executed successfully", several a second at the
+    # default intervals) and Alembic's plugin set-up at every start. Their warnings and errors
+    # still show; LOG_LEVEL=DEBUG shows everything.
+    quiet = logging.DEBUG if root.level <= logging.DEBUG else max(logging.WARNING, root.level)
+    for chatty in NOISY_AT_INFO:
+        logging.getLogger(chatty).setLevel(quiet)
