@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from db import repositories as repo
 from db.engine import Database
 from db.models import Activation, LedgerEntry, ProviderSetting, SmmOrder, User, utcnow
+from db.upsert import upsert
 from services import outbox, wallet
 from services.ids import is_id
 from services.money import MICRO
@@ -365,11 +366,9 @@ async def provider_switches(db: Database) -> dict[str, bool]:
 
 
 async def set_provider_enabled(db: Database, name: str, enabled: bool) -> None:
+    """One statement, so two admins (or two processes) switching it at once cannot collide."""
+    values = {"name": name, "enabled": enabled, "balance_low": False, "updated_at": utcnow()}
     async with db.write() as session:
-        row = await session.get(ProviderSetting, name)
-        if row is None:
-            session.add(
-                ProviderSetting(name=name, enabled=enabled, balance_low=False, updated_at=utcnow())
-            )
-        else:
-            row.enabled, row.updated_at = enabled, utcnow()
+        await upsert(
+            session, ProviderSetting, values, keys=["name"], update=["enabled", "updated_at"]
+        )
