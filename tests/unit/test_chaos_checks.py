@@ -114,4 +114,7 @@ def test_the_logs_read_tell_expected_alerts_from_errors(tmp_path) -> None:
     logged = read_logs([log])
     assert logged.handler_errors == ["ValueError: x"]
     assert logged.errors == ["purchase outcome unknown ", "not json"]
-    assert logged.alerts == {"smm order unknown": 1, "otp order unknown, order list unavailable": 1}
+    assert logged.alerts == {
+        "smm order unknown": 1,
+        "otp order unknown, order list unavailable": 1,
+    }
