@@ -7,6 +7,10 @@
                              # the PostgreSQL half: see docs/deployment.md)
     python3 tasks.py lint    # ruff, then the import layers (lint-imports)
     python3 tasks.py typecheck  # mypy, as configured in pyproject.toml [tool.mypy]
+    python3 tasks.py bench   # every bench in its reduced size (about 3 minutes), then one
+                             # table: figure, baseline, goal, ok/missed. Options: --full (the
+                             # full sizes), --only dispatch,wallet,... , --postgres URL (the
+                             # wallet bench on that empty PostgreSQL database too)
 
 The virtualenv is (re)installed whenever pyproject.toml changes.
 """
@@ -63,8 +67,68 @@ def main() -> int:
     if command == "typecheck":
         ensure_env()
         return subprocess.call([str(PYTHON), "-m", "mypy", *extra], cwd=ROOT)
+    if command == "bench":
+        ensure_env()
+        return bench(extra)
     print(__doc__)
     return 0 if command == "help" else 2
+
+
+BENCHES = ("dispatch", "wallet", "catalog", "poller")
+
+
+def bench(extra: list[str]) -> int:
+    """Run each bench script (bench/<name>.py, --quick unless --full) and print the figures
+    they report (bench/figures.py) in one table."""
+    from bench.figures import Figure, parse
+
+    full = "--full" in extra
+    only = _option(extra, "--only")
+    postgres = _option(extra, "--postgres")
+    names = only.split(",") if only else list(BENCHES)
+    figures: list[Figure] = []
+    failed: list[str] = []
+    for name in names:
+        runs: list[list[str]] = [[]]
+        if name == "wallet" and postgres:
+            runs.append(["--database-url", postgres])
+        for args in runs:
+            command = [str(PYTHON), str(ROOT / "bench" / f"{name}.py"), *args]
+            if not full:
+                command.append("--quick")
+            print(f"== bench/{name}.py {' '.join(command[2:])}", flush=True)
+            done = subprocess.run(command, check=False, cwd=ROOT, capture_output=True, text=True)
+            print(done.stdout, end="", flush=True)
+            figures += parse(done.stdout)
+            if done.returncode != 0:
+                print(done.stderr[-2000:], file=sys.stderr)
+                failed.append(f"bench/{name}.py exited with {done.returncode}")
+    print(_table(figures))
+    for line in failed:
+        print(line)
+    missed = sum(not figure.ok for figure in figures)
+    print(f"{len(figures)} figures: {len(figures) - missed} ok, {missed} missed")
+    return 1 if failed else 0
+
+
+def _option(extra: list[str], name: str) -> str | None:
+    if name in extra and extra.index(name) + 1 < len(extra):
+        return extra[extra.index(name) + 1]
+    return None
+
+
+def _table(figures: list) -> str:
+    rows = [("figure", "value", "baseline (same run)", "goal", "")]
+    rows += [
+        (f.name, f.value, f.baseline or "-", f.goal, "ok" if f.ok else "MISSED") for f in figures
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(5)]
+    lines = [
+        " | ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+        for row in rows
+    ]
+    lines.insert(1, "-+-".join("-" * width for width in widths))
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

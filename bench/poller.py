@@ -1,31 +1,47 @@
-"""OTP poller benchmark: code-delivery latency, upstream load, CPU and memory of the real poller.
+"""OTP poller benchmark: code-delivery latency, poll rounds, upstream load, CPU and memory of the
+real poller.
 
-    .venv/bin/python bench/poller.py [--quick] [--duration 45] [--interval 5] [--only 1k,10k,rl]
+    .venv/bin/python bench/poller.py [--quick] [--only list1k-fixed,list1k,10k,rl]
+        [--duration 45] [--interval 5] [--share 0.5] [--list-limit 300]
         [--hero | --no-list] [--upstream-latency-ms 0] [--tg-latency-ms 0] [--no-cards]
 
-Scenarios: 1k and 10k active activations on an unlimited provider, and `rl`: 1,000 active on a
-provider with rate_limit_per_min=60 (20 of them reach their deadline during the run, so timeout
-cancels are part of the load). Per scenario, four processes:
+Scenarios (`--quick`: list1k and 10k, 5 s of codes each, about 40 s in all):
+
+* `list1k`: 1,000 waiting at a handler_api host allowing 300 requests/min (`--list-limit`):
+  while orders wait, its order list is read as often as POLL_RATE_SHARE (`--share`, 0.5) of
+  that allows; `list1k-fixed` is the same with POLL_RATE_SHARE=0 (the list read every
+  POLL_INTERVAL_S), the baseline measured in the same run;
+* `10k`: 10,000 waiting at an unlimited provider (polled every POLL_INTERVAL_S);
+* `rl`: 1,000 active on a provider with rate_limit_per_min=60 (20 of them reach their deadline
+  during the run, so timeout cancels are part of the load).
+
+Per scenario, four processes:
 
 * *servers* (bench/poller_fakes.py): a simulated handler_api upstream (tests/fakes/smsactivate.py)
   holding N active activations, which hands codes to random activations at random times during
   the run (N/5 a minute by default), and a fake Bot API (tests/fakes/telegram.py) on which every
   activation already has its card message; both record when each request arrives;
-* *seed* (bench/poller_bot.py): writes N 'waiting' rows (users + activations, plain INSERTs) into
-  a fresh SQLite database, so that the bot's peak RSS holds only its own work;
-* *bot* (bench/poller_bot.py), the one measured: bot/app.py's build_app() and schedule_jobs() on
-  that database (the real ActivationService.poll on its APScheduler interval job, the real
-  OutboxWorker sending through aiogram), no Telegram long polling;
+* *bot* (bench/poller_bot.py), the one measured: bot/app.py's build_app() and schedule_jobs() (the
+  real ActivationService.poll on its lease-held APScheduler job, the real OutboxWorker sending
+  through aiogram), no Telegram long polling. It starts on an empty database and runs idle for a
+  moment: its peak RSS then is the idle bot's, the baseline of the memory figure;
+* *seed* (bench/poller_bot.py): then writes N 'waiting' rows (users + activations, plain INSERTs)
+  into that database, from its own process, so that the bot's RSS holds only its own work;
 * this parent, which imports nothing heavy (a child's ru_maxrss must not inherit a fat parent):
   it starts the three others (this file with a hidden `--role`), drives them over stdin/stdout
-  and prints the report (bench/poller_report.py).
+  and prints the report (bench/poller_report.py), with a FIGURE line (bench/figures.py) for
+  each goal.
 
 Latency is "the upstream has the code" -> "the fake Bot API received the sendMessage carrying it";
-a code never pushed by the end of the drain counts as infinitely late. Goals (issue 4, item 10):
-p99 <= POLL_INTERVAL_S + 1 s at 1,000 active with an unlimited provider; peak RSS < 200 MB at
-10,000; with a provider allowing 60 requests/min, never more than 60 in any 60-second window
-(counted at the simulated upstream over all actions, and per action since the client's limiter
-works per endpoint).
+a code never pushed by the end of the drain counts as infinitely late. A poll round's time is the
+full round (every active order once), without the order-list readings that follow it.
+
+Goals (issue [4 of 8], items 5-7): at 10,000 active a full poll round within half the interval,
+code delivery p99 <= POLL_INTERVAL_S + 2 s, and the poller's peak RSS < 60 MB above the idle bot;
+at 1,000 waiting on a provider with an order list, delivery p99 <= 2 s with the list read within
+POLL_RATE_SHARE of the rate limit. With a provider allowing 60 requests/min, never more than 60
+in any 60-second window per endpoint (the client's limiter works per endpoint; all actions
+together are shown beside it).
 
 Upstream variants: by default getActiveActivations answers every order at once (plain handler_api);
 `--hero` pages it by 100 like HeroSMS; `--no-list` answers BAD_ACTION (per-order getStatus only).
@@ -127,14 +143,17 @@ def _bot_args(scenario: Scenario, opts: argparse.Namespace, where: dict[str, str
         opts.log_level,
         "--rate-limit",
         str(scenario.rate_limit or 0),
+        "--share",
+        str(scenario.share),
         *([] if opts.cards else ["--no-cards"]),
         *(["--profile", opts.profile] if opts.profile else []),
     ]
 
 
 def run_scenario(scenario: Scenario, opts: argparse.Namespace) -> dict[str, Any]:
-    """servers up -> seed the database -> bot up -> codes for `duration` -> drain -> reports."""
-    drain = 2 * opts.interval + 5
+    """servers up -> bot up on an empty database, idle -> its RSS -> N rows seeded (another
+    process) -> codes for `duration` -> drain -> reports."""
+    drain = scenario.drain_s
     codes_per_min = opts.codes_per_min or scenario.n / 5
     children: list[subprocess.Popen[str]] = []
     with tempfile.TemporaryDirectory(prefix="bench-poller-") as tmp:
@@ -146,15 +165,20 @@ def run_scenario(scenario: Scenario, opts: argparse.Namespace) -> dict[str, Any]
             children.append(servers)
             where = _ask(servers, None, logs["servers"])
             bot_args = [*common, *_bot_args(scenario, opts, where)]
-            seeder = _spawn("seed", bot_args, logs["seed"])
-            children.append(seeder)
-            seeded = _ask(seeder, None, logs["seed"])
-            seeder.wait(timeout=60)
             bot = _spawn("bot", bot_args, logs["bot"])
             children.append(bot)
+            seeder = _spawn("seed", bot_args, logs["seed"])
+            children.append(seeder)
             _ask(bot, None, logs["bot"])
+            _ask(seeder, None, logs["seed"])
+            time.sleep(scenario.idle_s)  # its first rounds, over no activation
+            idle = _ask(bot, "rss", logs["bot"])
+            seeded = _ask(seeder, "seed", logs["seed"])
+            seeder.wait(timeout=60)
+            _ask(bot, "round", logs["bot"])  # the poller has seen the rows: codes may come
             _ask(servers, f"go {scenario.duration_s} {codes_per_min}", logs["servers"])
-            time.sleep(scenario.duration_s + drain)
+            time.sleep(scenario.duration_s)
+            _drain(servers, drain, logs["servers"])
             measured = _ask(bot, "stop", logs["bot"])
             bot.wait(timeout=60)
             upstream = _ask(servers, "report", logs["servers"])
@@ -168,12 +192,22 @@ def run_scenario(scenario: Scenario, opts: argparse.Namespace) -> dict[str, Any]
         log = _log_figures(logs["bot"])
     return {
         "seeded": seeded,
+        "idle": idle,
         "bot": measured,
         "upstream": upstream,
         "log": log,
         "drain": drain,
         "codes_per_min": codes_per_min,
     }
+
+
+def _drain(servers: subprocess.Popen[str], seconds: float, log: Path) -> None:
+    """Until every code handed out has reached its chat, or `seconds` have passed."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if _ask(servers, "delivered", log)["all"]:
+            return
+        time.sleep(0.25)
 
 
 def _keep_logs(opts: argparse.Namespace, scenario: Scenario, logs: Any) -> None:
@@ -197,23 +231,52 @@ def _ask_quit(child: subprocess.Popen[str]) -> None:
 
 
 def scenarios(opts: argparse.Namespace) -> list[Scenario]:
-    duration = 10.0 if opts.quick else opts.duration
-    rl_duration = 10.0 if opts.quick else opts.rl_duration
+    quick = opts.quick
+    duration = 5.0 if quick else opts.duration
+    idle = 1.0 if quick else opts.interval + 2  # the 10k run's memory baseline
     every = {
-        "1k": Scenario("1k", 1_000, None, duration, 0),
-        "10k": Scenario("10k", 10_000, None, duration, 0),
-        "rl": Scenario("rl", opts.rl_n, opts.rl_limit, rl_duration, opts.rl_expiring),
+        # 1,000 waiting at a handler_api host allowing `--list-limit` requests a minute: its
+        # order list is read as often as POLL_RATE_SHARE of that allows.
+        "list1k": Scenario(
+            "list1k", 1_000, opts.list_limit, duration, 0, opts.share, 0.5, 3 if quick else 6
+        ),
+        # The same with POLL_RATE_SHARE=0: the list read every POLL_INTERVAL_S (the baseline).
+        "list1k-fixed": Scenario(
+            "list1k-fixed", 1_000, opts.list_limit, duration, 0, 0.0, 0.5, opts.interval + 3
+        ),
+        "10k": Scenario(
+            "10k", 10_000, None, duration, 0, opts.share, idle, opts.interval + (2 if quick else 5)
+        ),
+        "rl": Scenario(
+            "rl",
+            opts.rl_n,
+            opts.rl_limit,
+            10.0 if quick else opts.rl_duration,
+            opts.rl_expiring,
+            opts.share,
+            0.5,
+            2 * opts.interval + 5,
+        ),
     }
-    return [every[name] for name in opts.only.split(",")]
+    names = opts.only or ("list1k,10k" if quick else "list1k-fixed,list1k,10k,rl")
+    return [every[name] for name in names.split(",")]
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="10 s per scenario")
+    parser.add_argument(
+        "--quick", action="store_true", help="list1k and 10k, 5 s each (about 40 s in all)"
+    )
     parser.add_argument("--duration", type=float, default=45, help="seconds per N scenario")
     parser.add_argument("--rl-duration", type=float, default=120, help="rate-limited run")
     parser.add_argument("--interval", type=float, default=5, help="POLL_INTERVAL_S")
-    parser.add_argument("--only", default="1k,10k,rl", help="scenarios: 1k,10k,rl")
+    parser.add_argument(
+        "--only", default=None, help="scenarios: list1k-fixed,list1k,10k,rl (default: all)"
+    )
+    parser.add_argument(
+        "--list-limit", type=int, default=300, help="rate_limit_per_min, list1k scenarios"
+    )
+    parser.add_argument("--share", type=float, default=0.5, help="POLL_RATE_SHARE")
     parser.add_argument("--rl-n", type=int, default=1000, help="active orders, rate-limited run")
     parser.add_argument("--rl-limit", type=int, default=60, help="rate_limit_per_min")
     parser.add_argument("--rl-expiring", type=int, default=20, help="deadlines in that run")
@@ -269,13 +332,14 @@ def main() -> None:
         f"{opts.tg_latency_ms:g} ms, activation cards {'on' if opts.cards else 'off'}, "
         f"log level {opts.log_level}"
     )
+    measured: dict[str, dict[str, float]] = {}
     for scenario in scenarios(opts):
         try:
             result = run_scenario(scenario, opts)
         except ChildFailed as exc:
             print(f"\n== {scenario.label}: a child process failed\n{exc}")
             continue
-        report(scenario, opts, result)
+        measured[scenario.label] = report(scenario, opts, result, measured)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ import asyncio
 import json
 import sys
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +59,7 @@ def _settings(args: argparse.Namespace) -> Any:
         telegram_api_url=args.telegram,
         database_url=f"sqlite+aiosqlite:///{args.dir}/bench.db",
         poll_interval_s=args.interval,
+        poll_rate_share=args.share,
         providers=[entry],
         log_level=args.log_level,
     )
@@ -153,12 +154,15 @@ async def _seed(db: Any, args: argparse.Namespace, service: str, country: str) -
 
 
 async def seed_main(args: argparse.Namespace) -> None:
-    """The database the bot starts on, written by a separate process so that the bot's
-    peak RSS holds only its own work."""
+    """The rows, written into the running bot's database by a separate process so that the
+    bot's peak RSS holds only its own work. Started beside the bot (its imports take a while),
+    it writes when the parent says "seed"."""
     from db.engine import Database
     from db.migrate import upgrade
     from services.providers.smsactivate import SmsActivateProvider
 
+    print(json.dumps({"ready": True}), flush=True)
+    await asyncio.to_thread(sys.stdin.readline)  # "seed"
     started = time.perf_counter()
     settings = _settings(args)
     db = Database(settings.database_url)
@@ -171,18 +175,6 @@ async def seed_main(args: argparse.Namespace) -> None:
 
 
 # --- the bot process (measured) ----------------------------------------------------------------
-
-
-async def _stop_background(app: Any) -> None:
-    """Like bot/app.py's stop_background, but the scheduler is paused rather than shut down
-    first: AsyncIOExecutor.shutdown() cancels a running round (logged as an ERROR)."""
-    app.scheduler.pause()
-    for service in (app.otp, getattr(app, "smm", None)):
-        settle = getattr(service, "stop", None) or getattr(service, "wait_idle", None)
-        if settle is not None:
-            await settle()
-    app.scheduler.shutdown(wait=False)
-    await app.outbox.stop()
 
 
 async def _db_figures(db: Any) -> dict[str, Any]:
@@ -208,24 +200,54 @@ async def _db_figures(db: Any) -> dict[str, Any]:
     return {"states": states, "enqueued": enqueued, "outbox_pending": pending}
 
 
-def _time_polls(app: Any) -> list[float]:
-    """Wraps app.otp.poll (before schedule_jobs picks it up): the duration of each round."""
-    rounds: list[float] = []
-    poll = app.otp.poll
+class Rounds(list[float]):
+    """The duration of each full poll round over waiting orders; `ended` is set after each."""
 
-    async def timed_poll() -> None:
+    def __init__(self) -> None:
+        super().__init__()
+        self.ended = asyncio.Event()
+
+    async def next(self) -> None:
+        """Until a round over waiting orders has ended (after the rows were seeded)."""
+        self.ended.clear()
+        await self.ended.wait()
+
+
+def _time_rounds(app: Any) -> Rounds:
+    """Wraps app.otp._round (before schedule_jobs picks up poll): the duration of each full
+    round over waiting orders (not the idle ones before the rows are seeded), without the
+    order-list readings that follow it until the next round is due."""
+    rounds = Rounds()
+    full_round = app.otp._round
+
+    async def timed_round() -> set[str]:
         begin = time.perf_counter()
-        await poll()
-        rounds.append(time.perf_counter() - begin)
+        waiting: set[str] = await full_round()
+        if waiting:
+            rounds.append(time.perf_counter() - begin)
+            rounds.ended.set()
+        return waiting
 
-    app.otp.poll = timed_poll
+    app.otp._round = timed_round
     return rounds
 
 
-async def _run_until_stop(app: Any, args: argparse.Namespace) -> tuple[float, float]:
-    """Jobs and outbox running until the parent says "stop": (CPU s, wall s) of that stretch,
-    profiled into `--profile`.<N>.prof if asked."""
-    from bot.app import schedule_jobs
+def rss_now_mb() -> float:
+    """The resident set now (not the peak): /proc/self/statm, in pages."""
+    import os
+
+    with open("/proc/self/statm", encoding="ascii") as statm:
+        pages = int(statm.read().split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+async def _run_until_stop(
+    app: Any, args: argparse.Namespace, rounds: Rounds
+) -> tuple[float, float]:
+    """Jobs and outbox running until the parent says "stop" (before, it asks "rss", then
+    "round": answered once a round has seen the seeded rows): (CPU s, wall s) of that
+    stretch, profiled into `--profile`.<N>.prof if asked."""
+    from bot.app import schedule_jobs, stop_background
 
     profiler = None
     if args.profile:
@@ -239,8 +261,12 @@ async def _run_until_stop(app: Any, args: argparse.Namespace) -> tuple[float, fl
     app.outbox.start()
     print(json.dumps({"started": True}), flush=True)
 
-    await asyncio.to_thread(sys.stdin.readline)  # "stop"
-    await _stop_background(app)
+    while (command := (await asyncio.to_thread(sys.stdin.readline)).strip()) != "stop":
+        if command == "round":  # the rows are seeded: poll now rather than at the next tick
+            app.scheduler.get_job("otp-poll").modify(next_run_time=datetime.now(UTC))
+            await rounds.next()
+        print(json.dumps({"rss_now_mb": rss_now_mb(), "rss_peak_mb": rss_mb()}), flush=True)
+    await stop_background(app)
     cpu, wall = time.process_time() - cpu_start, time.perf_counter() - wall_start
     if profiler is not None:
         profiler.disable()
@@ -270,8 +296,8 @@ async def bot_main(args: argparse.Namespace) -> None:
     await app.i18n.core.startup()
     rss_built = rss_mb()
     provider = app.providers[PROVIDER]
-    rounds = _time_polls(app)
-    cpu, wall = await _run_until_stop(app, args)
+    rounds = _time_rounds(app)
+    cpu, wall = await _run_until_stop(app, args, rounds)
     figures = await _db_figures(app.db)
     result = {
         "cpu_s": cpu,
@@ -279,6 +305,7 @@ async def bot_main(args: argparse.Namespace) -> None:
         "rss_imports_mb": rss_imports,
         "rss_built_mb": rss_built,
         "rss_peak_mb": rss_mb(),
+        "rss_end_mb": rss_now_mb(),
         "rounds": rounds,
         "skipped": skips.skipped,
         "http_requests": provider.http.requests,

@@ -25,6 +25,9 @@ class Scenario:
     rate_limit: int | None
     duration_s: float
     expiring: int  # the oldest rows whose own deadline falls inside the run
+    share: float  # POLL_RATE_SHARE
+    idle_s: float  # the bot runs this long on an empty database before its RSS is read
+    drain_s: float  # after the last code is handed out, time for it to reach the chat
 
 
 def rss_mb() -> float:

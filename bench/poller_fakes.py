@@ -30,6 +30,30 @@ def _fakes() -> tuple[type, type, type]:
     return _upstream_class(), _telegram_class(), Msg
 
 
+class _ListCache:
+    """The simulator's order list rendered from cached items: an item is rendered again only
+    when it changed (at 10,000 rendering every item would make the simulator the bottleneck)."""
+
+    def _listing(self, key: str, page: list[Any]) -> Any:
+        """The fake's own JSON ({"status": "success", key: [items]})."""
+        from aiohttp import web
+
+        items = ",".join(self._item_json(act) for act in page)
+        body = f'{{"status":"success","{key}":[{items}]}}'
+        return web.Response(text=body, content_type="application/json")
+
+    def _item_json(self, act: Any) -> str:
+        from tests.fakes.smsactivate import dumps
+
+        items: dict[str, tuple[tuple[str, int], str]] = self.__dict__.setdefault("_items", {})
+        version = (act.state, len(act.codes))
+        kept = items.get(act.id)
+        if kept is None or kept[0] != version:
+            kept = (version, dumps(self._active_item(act)))  # type: ignore[attr-defined]
+            items[act.id] = kept
+        return kept[1]
+
+
 def _upstream_class() -> type:
     from aiohttp import web
 
@@ -39,7 +63,7 @@ def _upstream_class() -> type:
         def append(self, item: object) -> None:  # the fake's call log: not kept (memory)
             pass
 
-    class Upstream(FakeSmsActivate):
+    class Upstream(_ListCache, FakeSmsActivate):
         """Records the arrival time and action of every request; optional answer latency."""
 
         def __init__(self, latency_s: float, no_list: bool, **kwargs: Any) -> None:
@@ -66,12 +90,10 @@ def _upstream_class() -> type:
             if self.hero:
                 start = int(params.get("start") or 0)
                 page = active[start : start + min(int(params.get("limit") or 100), 100)]
-                items = [self._active_item(act) for act in page]
-                return self._json({"status": "success", "data": items})
+                return self._listing("data", page)
             if not active:
                 return self._text("NO_ACTIVATIONS")
-            items = [self._active_item(act) for act in active]
-            return self._json({"status": "success", "activeActivations": items})
+            return self._listing("activeActivations", active)
 
     return Upstream
 
@@ -131,6 +153,8 @@ class Servers:
             lines.append(f"{act.id}\t{act.phone}\t{chat}\t{CARD_BASE + i}\n")
         orders = Path(self.args.dir) / "orders.tsv"
         orders.write_text("".join(lines), encoding="utf-8")
+        for act in self.upstream.activations.values():  # the list's cache, before the bot asks
+            self.upstream._item_json(act)
         urls = {"upstream": self.upstream.url, "telegram": self.telegram.url}
         return {**urls, "orders": str(orders)}
 
@@ -154,6 +178,17 @@ class Servers:
                 self.refused += 1
                 continue
             self.codes.append((chat, code, moment))
+
+    def delivered(self) -> dict[str, Any]:
+        """Have all the codes handed out so far reached their chats (the drain may end)?"""
+        sends, _, _, _ = self._bot_api_calls()
+        missing = sum(
+            1
+            for chat, code, moment in self.codes
+            if not any(at >= moment and code in text for at, text in sends[chat])
+        )
+        done = self._delivery is not None and self._delivery.done()
+        return {"all": done and missing == 0, "missing": missing}
 
     def report(self) -> dict[str, Any]:
         if self._delivery is not None:
@@ -261,6 +296,8 @@ async def servers_main(args: argparse.Namespace) -> None:
         if line[0] == "go":
             servers.go(float(line[1]), float(line[2]))
             print(json.dumps({"go": True}), flush=True)
+        elif line[0] == "delivered":
+            print(json.dumps(servers.delivered()), flush=True)
         elif line[0] == "report":
             print(json.dumps(servers.report()), flush=True)
     await servers.close()

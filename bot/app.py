@@ -28,9 +28,11 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.build import (
     build_console,
+    build_cryptopay,
     build_otp,
     build_otp_catalog,
     build_smm,
+    build_stars,
     make_bot,
     make_markups,
 )
@@ -45,6 +47,7 @@ from db.migrate import upgrade
 from handlers import get_routers
 from handlers.broadcast import BroadcastPresenter
 from handlers.common import ShopSettings
+from handlers.payments import TelegramStarsApi
 from services.accounts import Accounts
 from services.admin import Backoffice
 from services.broadcast import BroadcastService
@@ -57,6 +60,9 @@ from services.money import ceil_micro
 from services.notifier import NotificationWorker, Notifier
 from services.otp import ActivationService
 from services.outbox import OutboxWorker
+from services.payments import StarsApiError, StarsPayments
+from services.payments.cryptopay import CryptoPayError, CryptoPayPayments
+from services.payments.records import PaymentsBook
 from services.provider_watch import ErrorBurstWatch, check_balances
 from services.providers.base import OtpProvider, SmmProvider
 from services.smm import SmmOrderService
@@ -83,6 +89,8 @@ ADMIN_COMMANDS = (
     "adopt",
     "broadcast",
     "broadcast_cancel",
+    "refund_stars",
+    "payments",
 )
 
 
@@ -114,6 +122,8 @@ class App:
     leases: Leases | None = None  # the scheduled jobs' (schedule_jobs), released at shutdown
     running_jobs: RunningTasks = field(default_factory=RunningTasks)  # the scheduler's, now
     storage: BaseStorage = field(default_factory=MemoryStorage)  # the Dispatcher's FSM storage
+    stars: StarsPayments | None = None  # Telegram Stars top-ups (off unless STARS_ENABLED)
+    cryptopay: CryptoPayPayments | None = None  # Crypto Pay top-ups (off unless CRYPTOPAY_TOKEN)
 
 
 def build_app(settings: Settings) -> App:
@@ -153,6 +163,8 @@ def build_app(settings: Settings) -> App:
         in_flight=InFlightMiddleware(),
         notifier=notifier,
         notifications=make_notifications(settings, bot, db),
+        stars=build_stars(settings, db, core=core, notifier=notifier),
+        cryptopay=build_cryptopay(settings, db, core=core, notifier=notifier),
     )
     wire_dispatcher(app, accounts)
     return app
@@ -175,6 +187,14 @@ def wire_dispatcher(app: App, accounts: Accounts) -> None:
             admin_ids=settings.admin_ids,
             support_contact=settings.support_contact,
             min_cancel_delay_s=settings.min_cancel_delay_s,
+            topup=any(m is not None and m.enabled for m in (app.stars, app.cryptopay)),
+        ),
+        stars=app.stars,
+        cryptopay=app.cryptopay,
+        payments_book=(
+            PaymentsBook(db, app.stars, app.cryptopay)
+            if app.stars is not None and app.cryptopay is not None
+            else None
         ),
         accounts=accounts,
         backoffice=Backoffice(db, app.notifier),
@@ -188,7 +208,11 @@ def wire_dispatcher(app: App, accounts: Accounts) -> None:
         admin_console=app.console,
     )
     dp.update.outer_middleware(app.in_flight)
-    dp.update.outer_middleware(UserMiddleware(db, settings.default_language, app.notifier))
+    # A user record is cached for one poll interval: another process's ban shows within it.
+    users = UserMiddleware(
+        db, settings.default_language, app.notifier, cache_ttl_s=settings.poll_interval_s
+    )
+    dp.update.outer_middleware(users)
     # before i18n's own shutdown empties its locales
     dp.shutdown.register(partial(stop_background, app))
     app.i18n.setup(dispatcher=dp)
@@ -254,6 +278,11 @@ def singleton_jobs(
         ("smm-poll", app.smm.poll, poll, True),
         ("smm-reconcile", app.smm.reconcile, reconcile, True),
     ]
+    if app.stars is not None and app.stars.enabled:
+        jobs.append(("stars-reconcile", partial(reconcile_stars, app), reconcile, True))
+    if app.cryptopay is not None and app.cryptopay.enabled:
+        # Also with the webhook on: webhooks get lost.
+        jobs.append(("cryptopay-poll", partial(poll_cryptopay, app), poll, True))
     if app.notifications is not None:
         jobs += [
             ("watch-balances", partial(watch_balances, app), 600, True),
@@ -295,6 +324,31 @@ async def watch_balances(app: App) -> None:
 
 async def watch_errors(app: App) -> None:
     await app.error_watch.check(app.db, app.notifier, [*app.providers, *app.smm_providers])
+
+
+async def reconcile_stars(app: App) -> None:
+    """Stars payments whose update was lost (a crash after Telegram handed it over)."""
+    if app.stars is None:
+        return
+    try:
+        credited = await app.stars.reconcile(TelegramStarsApi(app.bot))
+    except StarsApiError as exc:
+        log.warning("stars reconcile failed", extra={"error": exc.description})
+        return
+    if credited:
+        log.info("stars payments recovered", extra={"credited": credited})
+
+
+async def poll_cryptopay(app: App) -> None:
+    if app.cryptopay is None:
+        return
+    try:
+        credited = await app.cryptopay.poll()
+    except CryptoPayError as exc:
+        log.warning("cryptopay poll failed", extra={"error": str(exc)})
+        return
+    if credited:
+        log.info("cryptopay payments credited", extra={"credited": credited})
 
 
 async def refresh_catalog(app: App, snapshot: SnapshotSync) -> None:
@@ -358,6 +412,8 @@ async def on_shutdown(app: App) -> None:
         await provider.aclose()
     for smm_provider in app.smm_providers.values():
         await smm_provider.aclose()
+    if app.cryptopay is not None:
+        await app.cryptopay.close()
     await close_storage(app.storage)
     await app.db.dispose()
     log.info("bot stopped")

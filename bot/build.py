@@ -17,13 +17,18 @@ from bot.telegram import RetryAfterMiddleware
 from db.engine import Database
 from db.models import utcnow
 from handlers.otp_views import TelegramPresenter
+from handlers.payments import topup_notice
 from handlers.smm_views import SmmPresenter
 from services.catalog import OtpCatalog
 from services.console import AdminConsole
 from services.health import HEALTH
 from services.markups import Markups
+from services.money import ceil_micro
 from services.notifier import Notifier
 from services.otp import ActivationService, OtpRules, supports
+from services.payments import StarsPayments, StarsRules
+from services.payments.cryptopay import CryptoPayPayments, CryptoPayRules
+from services.payments.cryptopay_client import AiosendCryptoPay
 from services.providers.base import ProviderBase
 from services.providers.http import ProviderHttp
 from services.providers.registry import build_otp_providers, build_smm_providers
@@ -82,6 +87,7 @@ def build_otp(
         card_refresh_s=settings.card_refresh_s,
         poll_interval_s=settings.poll_interval_s,
         rate_limits=_rate_limits(providers),
+        poll_rate_share=settings.poll_rate_share,
         # A buy asks the providers in turn, each within its timeout (and rate limit).
         buy_lease_s=30 + 3 * sum(float(p.timeout_s) for p in configs),
     )
@@ -117,9 +123,42 @@ def build_smm(
         request_lease_s=30 + 3 * max((float(p.timeout_s) for p in configs), default=30.0),
     )
     presenter = SmmPresenter(core, settings.store_currency)
-    return SmmOrderService(
-        db, catalog, providers, rules, presenter=presenter, notifier=notifier
+    return SmmOrderService(db, catalog, providers, rules, presenter=presenter, notifier=notifier)
+
+
+def build_stars(
+    settings: Settings, db: Database, *, core: FluentRuntimeCore, notifier: Notifier
+) -> StarsPayments:
+    """Always built: with Stars off it refuses a pre-checkout for an invoice sent before."""
+    rules = StarsRules(
+        enabled=settings.stars_enabled,
+        rate=settings.stars_rate,
+        min_amount=ceil_micro(settings.topup_min),
+        max_amount=ceil_micro(settings.topup_max),
     )
+    notice = topup_notice(core, settings.store_currency)
+    return StarsPayments(db, rules, notice=notice, notifier=notifier)
+
+
+def build_cryptopay(
+    settings: Settings, db: Database, *, core: FluentRuntimeCore, notifier: Notifier
+) -> CryptoPayPayments:
+    """Off (no rules, no client) without CRYPTOPAY_TOKEN."""
+    notice = topup_notice(core, settings.store_currency)
+    if settings.cryptopay_token is None:
+        return CryptoPayPayments(db, None, None, notice=notice, notifier=notifier)
+    token = settings.cryptopay_token.get_secret_value()
+    register_secret(token)
+    rules = CryptoPayRules(
+        token=token,
+        currency=settings.store_currency,
+        assets=tuple(a for a in settings.cryptopay_assets.split(",") if a),
+        invoice_ttl_s=settings.cryptopay_invoice_ttl_s,
+        min_amount=ceil_micro(settings.topup_min),
+        max_amount=ceil_micro(settings.topup_max),
+    )
+    api = AiosendCryptoPay(token, settings.cryptopay_api_url)
+    return CryptoPayPayments(db, rules, api, notice=notice, notifier=notifier)
 
 
 def build_console(

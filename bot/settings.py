@@ -52,6 +52,8 @@ class Settings(BaseSettings):
     markup_percent: Decimal = Decimal(20)
     default_language: Literal["en", "ru"] = "en"
     poll_interval_s: float = Field(default=5, gt=0, le=3600)
+    # While orders wait, a provider with an order list is read this share of its rate limit.
+    poll_rate_share: float = Field(default=0.5, ge=0, le=1)
     activation_timeout_s: int = Field(default=1200, ge=10)
     min_cancel_delay_s: int = Field(default=120, ge=0)
     providers: Annotated[tuple[ProviderConfig, ...], NoDecode] = ()
@@ -78,6 +80,17 @@ class Settings(BaseSettings):
     # validate_default: the check that it is set when WEBHOOK_URL is runs even when it is not
     webhook_secret: SecretStr | None = Field(default=None, validate_default=True)
     redis_url: str | None = None  # unset = conversation state in memory
+
+    # Customers' own top-ups (services/payments/, README "Payments"); off unless set.
+    stars_enabled: bool = False
+    stars_rate: Decimal | None = None  # store-currency value of one Star, required with Stars
+    topup_min: Decimal = Decimal(1)  # store-currency units, per top-up
+    topup_max: Decimal = Decimal(1000)
+    cryptopay_token: SecretStr | None = None  # Crypto Pay (@CryptoBot) app token; unset = off
+    # Crypto Pay's API root; the testnet's is https://testnet-pay.crypt.bot/api
+    cryptopay_api_url: str = "https://pay.crypt.bot/api"
+    cryptopay_assets: str = ""  # accepted assets, comma-separated (USDT,TON); empty = all
+    cryptopay_invoice_ttl_s: int = Field(default=3600, ge=60, le=2_678_400)
 
     @field_validator("bot_token")
     @classmethod
@@ -190,6 +203,61 @@ class Settings(BaseSettings):
     def _markup_range(cls, value: Decimal) -> Decimal:
         if not value.is_finite() or value < 0 or value > 10000:
             raise ValueError("must be between 0 and 10000")
+        return value
+
+    @field_validator("cryptopay_token", mode="before")
+    @classmethod
+    def _cryptopay_token(cls, value: Any) -> Any:
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value.strip() if isinstance(value, str) else value
+
+    @field_validator("cryptopay_api_url")
+    @classmethod
+    def _cryptopay_api_url(cls, value: str) -> str:
+        parts = _split(value.strip())
+        if parts is None or parts.scheme not in {"https", "http"} or not parts.hostname:
+            raise ValueError("must be an https:// URL ending in /api")
+        if parts.scheme == "http" and parts.hostname not in _LOCAL_HOSTS:
+            raise ValueError("must be https:// (http:// only for 127.0.0.1 or localhost)")
+        return value.strip().rstrip("/")
+
+    @field_validator("cryptopay_assets")
+    @classmethod
+    def _cryptopay_assets(cls, value: str) -> str:
+        assets = [part.strip().upper() for part in value.split(",") if part.strip()]
+        if not all(asset.isascii() and asset.isalnum() for asset in assets):
+            raise ValueError("must be asset codes separated by commas, e.g. USDT,TON")
+        return ",".join(assets)
+
+    @field_validator("stars_rate", "topup_min", "topup_max", mode="before")
+    @classmethod
+    def _payment_amounts_text(cls, value: Any) -> Any:
+        if isinstance(value, float):
+            raise ValueError("must be written as text, not a float")
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
+    @field_validator("stars_rate")
+    @classmethod
+    def _stars_rate(cls, value: Decimal | None, info: ValidationInfo) -> Decimal | None:
+        if value is None:
+            if info.data.get("stars_enabled"):
+                raise ValueError("must be set when STARS_ENABLED is (the value of one Star)")
+            return None
+        if not value.is_finite() or value <= 0 or value > 1000:
+            raise ValueError("must be a positive number up to 1000")
+        return value
+
+    @field_validator("topup_min", "topup_max")
+    @classmethod
+    def _topup_bounds(cls, value: Decimal, info: ValidationInfo) -> Decimal:
+        if not value.is_finite() or value <= 0 or value > 1_000_000:
+            raise ValueError("must be a positive amount up to 1000000")
+        low = info.data.get("topup_min")
+        if info.field_name == "topup_max" and low is not None and value < low:
+            raise ValueError("must not be below TOPUP_MIN")
         return value
 
     @field_validator("providers", mode="before")

@@ -1,9 +1,10 @@
-"""Telegram-side plumbing: flood-limit waiting for every request, and the outbox's sender."""
+"""Telegram-side plumbing: flood-limit waiting for every request, and the workers' sender."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from contextvars import ContextVar
 from typing import Any
 
 from aiogram import Bot
@@ -26,9 +27,14 @@ from services.outbox import SendResult, SendStatus
 
 log = logging.getLogger(__name__)
 
+# Set while a worker's sender (make_sender) calls Telegram: the worker handles a flood limit
+# itself (it pauses all its sending, not one request), so the middleware must not wait it out.
+_WORKER_SEND: ContextVar[bool] = ContextVar("worker_send", default=False)
+
 
 class RetryAfterMiddleware(BaseRequestMiddleware):
-    """Waits out Telegram's 429 `retry_after` and repeats the request, a few times at most."""
+    """Waits out Telegram's 429 `retry_after` and repeats the request, a few times at most
+    (not for the workers' sends: they pause everything they send, see make_sender)."""
 
     def __init__(self, max_retries: int = 3, max_wait_s: float = 60.0) -> None:
         self.max_retries = max_retries
@@ -46,7 +52,11 @@ class RetryAfterMiddleware(BaseRequestMiddleware):
                 return await make_request(bot, method)
             except TelegramRetryAfter as exc:
                 attempt += 1
-                if attempt > self.max_retries or exc.retry_after > self.max_wait_s:
+                if (
+                    _WORKER_SEND.get()
+                    or attempt > self.max_retries
+                    or exc.retry_after > self.max_wait_s
+                ):
                     raise
                 log.warning(
                     "telegram flood limit, waiting",
@@ -56,10 +66,13 @@ class RetryAfterMiddleware(BaseRequestMiddleware):
 
 
 def make_sender(bot: Bot, *, message_thread_id: int | None = None) -> Any:
-    """The outbox worker's `send`: Telegram errors become SendResults, never exceptions.
-    `message_thread_id` posts into a forum topic (the notification group's NOTIFY_THREAD_ID)."""
+    """The workers' `send` (outbox, group, broadcasts): Telegram errors become SendResults,
+    never exceptions, and a flood limit is reported at once rather than waited out here (the
+    worker stops all its sending for that long). `message_thread_id` posts into a forum topic
+    (the notification group's NOTIFY_THREAD_ID)."""
 
     async def send(chat_id: int, text: str) -> SendResult:
+        worker_send = _WORKER_SEND.set(True)
         try:
             await bot.send_message(chat_id, text, message_thread_id=message_thread_id)
         except TelegramRetryAfter as exc:
@@ -74,6 +87,8 @@ def make_sender(bot: Bot, *, message_thread_id: int | None = None) -> Any:
             return SendResult(SendStatus.REJECTED, detail=exc.message)
         except (TelegramNetworkError, TelegramServerError) as exc:
             return SendResult(SendStatus.FAILED, detail=str(exc))
+        finally:
+            _WORKER_SEND.reset(worker_send)
         return SendResult(SendStatus.SENT)
 
     return send

@@ -24,6 +24,7 @@ import logging
 import signal
 import socket
 from collections.abc import Awaitable, Callable, Iterator
+from functools import partial
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -111,7 +112,25 @@ def make_web_app(app: App, gate: RequestGate) -> web.Application:
     setup_application(web_app, app.dp, bot=app.bot)
     handler = SimpleRequestHandler(app.dp, app.bot, handle_in_background=True, secret_token=secret)
     handler.register(web_app, path=webhook_path(url))
+    if app.cryptopay is not None and app.cryptopay.enabled:
+        web_app.router.add_post(cryptopay_path(url), partial(cryptopay_webhook, app))
     return web_app
+
+
+def cryptopay_path(url: str) -> str:
+    """Where Crypto Pay posts its updates: WEBHOOK_URL's path + `/cryptopay` (README)."""
+    return webhook_path(url).rstrip("/") + "/cryptopay"
+
+
+async def cryptopay_webhook(app: App, request: web.Request) -> web.Response:
+    """Crypto Pay's signed update: 401 for a bad signature (nothing changes), else credited."""
+    from services.payments.cryptopay import SIGNATURE_HEADER  # imported late, as App is
+
+    if app.cryptopay is None:
+        return web.Response(status=404)
+    body = await request.read()
+    status = await app.cryptopay.webhook(body, request.headers.get(SIGNATURE_HEADER))
+    return web.Response(status=status, text="ok" if status == 200 else "refused")
 
 
 async def set_webhook(app: App) -> None:

@@ -38,11 +38,15 @@ async def claimable_rows(
     where: Sequence[ColumnElement[bool]],
     now: datetime,
     limit: int,
+    first: Sequence[ColumnElement[Any]] = (),
 ) -> list[M]:
-    """Up to `limit` claimable rows matching `where`, oldest first, locked until the end of
-    this (write) transaction on PostgreSQL, rows another transaction has locked skipped.
-    Claim the ones to keep with `take()` in the same transaction."""
-    query = select(model).where(*where, claimable(model, now)).order_by(model.id).limit(limit)
+    """Up to `limit` claimable rows matching `where`, oldest first (after the `first` ordering,
+    e.g. a priority), locked until the end of this (write) transaction on PostgreSQL, rows
+    another transaction has locked skipped. Claim the ones to keep with `take()` in the same
+    transaction."""
+    query = (
+        select(model).where(*where, claimable(model, now)).order_by(*first, model.id).limit(limit)
+    )
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
     return list((await session.scalars(query)).all())

@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -308,3 +309,34 @@ class BroadcastDelivery(Base):
     # pending, sending, sent, blocked, failed, unknown (was `sending` when the bot died)
     status: Mapped[str] = mapped_column(String(16))
     detail: Mapped[str | None] = mapped_column(String(256))
+
+
+class Payment(Base):
+    """A customer's own top-up (services/payments/): an invoice sent, then paid and credited
+    once. `external_id` is the payment system's id of the paid charge (Telegram's
+    `telegram_payment_charge_id`, Crypto Pay's invoice id), the ledger key's last part."""
+
+    __tablename__ = "payments"
+    __table_args__ = (
+        UniqueConstraint("method", "external_id", name="uq_payments_method_external_id"),
+        Index("ix_payments_status", "status", "method", "id"),
+        Index("ix_payments_user_id_id", "user_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id"))
+    method: Mapped[str] = mapped_column(String(16))  # stars, cryptopay
+    external_id: Mapped[str | None] = mapped_column(String(128))
+    amount: Mapped[int] = mapped_column(BigInteger)  # asked, micro-units of the store currency
+    credited: Mapped[int | None] = mapped_column(BigInteger)  # micro-units, once paid
+    price: Mapped[str] = mapped_column(String(32))  # what the customer pays, in `currency`
+    currency: Mapped[str] = mapped_column(String(8))  # XTR for Stars
+    rate: Mapped[str] = mapped_column(String(32))  # store-currency value of one `currency` unit
+    # pending, paid, expired, refunding (debited, Telegram not yet told), refunded
+    status: Mapped[str] = mapped_column(String(16))
+    refund_attempts: Mapped[int] = mapped_column(Integer, default=0)  # Stars refunds tried
+    pay_url: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    paid_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    refunded_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

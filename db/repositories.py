@@ -3,17 +3,31 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from db.engine import after_commit
 from db.models import LedgerEntry, OutboxMessage, User, utcnow
 from db.upsert import insert_ignore
+
+# After-commit topic of a unit of work that changed a user's ban, language or blocked flag:
+# the process drops the user records it caches (bot/middlewares.py UserCache).
+USERS_CHANGED = "users-changed"
 
 
 async def get_user(session: AsyncSession, user_id: int) -> User | None:
     return await session.get(User, user_id)
+
+
+async def get_users(session: AsyncSession, user_ids: Sequence[int]) -> list[User]:
+    """The users of `user_ids` that exist, in one query."""
+    if len(user_ids) == 1:
+        user = await session.get(User, user_ids[0])
+        return [user] if user is not None else []
+    return list(await session.scalars(select(User).where(User.id.in_(user_ids))))
 
 
 # A Telegram id as an admin types it: ASCII digits only (str.isdigit() also takes "²" and
@@ -32,7 +46,7 @@ class AmbiguousUser(LookupError):
 
 
 def parse_user_id(text: str) -> int | None:
-    """"12345" -> 12345; None for anything that is not plain ASCII digits of a sane length."""
+    """ "12345" -> 12345; None for anything that is not plain ASCII digits of a sane length."""
     text = text.strip()
     return int(text) if _USER_ID.fullmatch(text) else None
 
@@ -122,10 +136,17 @@ async def update_profile(
 
 async def set_language(session: AsyncSession, user_id: int, language: str) -> None:
     await session.execute(update(User).where(User.id == user_id).values(language=language))
+    after_commit(session, USERS_CHANGED)
 
 
 async def set_blocked(session: AsyncSession, chat_id: int, blocked: bool = True) -> None:
     await session.execute(update(User).where(User.id == chat_id).values(blocked_bot=blocked))
+    after_commit(session, USERS_CHANGED)
+
+
+async def set_banned(session: AsyncSession, user_id: int, banned: bool) -> None:
+    await session.execute(update(User).where(User.id == user_id).values(banned=banned))
+    after_commit(session, USERS_CHANGED)
 
 
 async def ledger_key_exists(session: AsyncSession, key: str) -> bool:

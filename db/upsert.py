@@ -20,7 +20,10 @@ from sqlalchemy.orm import DeclarativeBase
 
 
 def _insert(session: AsyncSession, table: Table) -> sqlite.Insert | postgresql.Insert:
-    dialect = session.get_bind().dialect.name
+    return _dialect_insert(session.get_bind().dialect.name, table)
+
+
+def _dialect_insert(dialect: str, table: Table) -> sqlite.Insert | postgresql.Insert:
     if dialect == "sqlite":
         return sqlite.insert(table)
     if dialect == "postgresql":
@@ -30,6 +33,15 @@ def _insert(session: AsyncSession, table: Table) -> sqlite.Insert | postgresql.I
 
 def _table(model: type[DeclarativeBase]) -> Table:
     return cast(Table, model.__table__)
+
+
+def insert_ignore_statement(
+    dialect: str, model: type[DeclarativeBase], *, keys: Sequence[str]
+) -> sqlite.Insert | postgresql.Insert:
+    """`insert_ignore()` as a statement to build once and execute with each row's values as
+    parameters (rowcount 1: inserted)."""
+    statement = _dialect_insert(dialect, _table(model))
+    return statement.on_conflict_do_nothing(index_elements=list(keys))
 
 
 async def insert_ignore(

@@ -8,6 +8,7 @@ from handlers import (
     fallback,
     menu,
     otp,
+    payments,
     smm,
     smm_form,
     wallet,
@@ -22,6 +23,7 @@ def get_routers() -> list[Router]:
         admin.router,
         admin_console.router,
         broadcast.router,
+        payments.router,  # before any text handler: a paid update is a message
         menu.router,
         wallet.router,
         otp.router,

@@ -25,6 +25,7 @@ class ShopSettings:
     admin_ids: frozenset[int] = frozenset()
     support_contact: str = ""
     min_cancel_delay_s: int = 120
+    topup: bool = False  # a top-up method is configured: the menus show 💳 Top up
 
     def is_admin(self, user_id: int) -> bool:
         return user_id in self.admin_ids

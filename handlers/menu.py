@@ -8,13 +8,13 @@ from aiogram import F
 from aiogram.filters import Command, CommandStart
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
-from aiogram.utils.keyboard import InlineKeyboardBuilder
 from aiogram_i18n import I18nContext
 
 from db.models import User
 from handlers.common import LANGUAGES, ShopSettings
-from handlers.render import show
+from handlers.render import Keyboard, show
 from handlers.routing import RouterTemplate
+from services.accounts import Accounts
 from services.money import format_money
 from services.text import escape
 
@@ -39,14 +39,27 @@ class LanguageCb(CallbackData, prefix="lang"):
     code: str
 
 
+class TopupCb(CallbackData, prefix="tu"):
+    """💳 Top up's screens (handlers/payments.py): menu, amt, custom, stars."""
+
+    action: str
+    amount: int = 0  # micro-units
+
+
+def topup_button(kb: Keyboard, i18n: I18nContext, amount: int = 0) -> None:
+    """💳 Top up; with an amount, straight to the ways to pay it."""
+    action = "amt" if amount > 0 else "menu"
+    kb.button(text=i18n.get("topup-button"), callback_data=TopupCb(action=action, amount=amount))
+
+
 def back_to_menu(i18n: I18nContext) -> InlineKeyboardMarkup:
-    kb = InlineKeyboardBuilder()
+    kb = Keyboard()
     kb.button(text=i18n.get("button-menu"), callback_data=MenuCb(action=MenuAction.MAIN))
     return kb.as_markup()
 
 
-def main_menu(i18n: I18nContext) -> InlineKeyboardMarkup:
-    kb = InlineKeyboardBuilder()
+def main_menu(i18n: I18nContext, topup: bool = False) -> InlineKeyboardMarkup:
+    kb = Keyboard()
     for action, key in (
         (MenuAction.BUY, "menu-buy"),
         (MenuAction.SMM, "menu-smm"),
@@ -56,31 +69,38 @@ def main_menu(i18n: I18nContext) -> InlineKeyboardMarkup:
         (MenuAction.HELP, "menu-help"),
     ):
         kb.button(text=i18n.get(key), callback_data=MenuCb(action=action))
-    kb.adjust(1, 1, 2, 2)
+        if topup and action == MenuAction.SMM:
+            topup_button(kb, i18n)
+    kb.adjust(1, 1, *((1,) if topup else ()), 2, 2)
     return kb.as_markup()
+
+
+# The balance shown comes from `accounts`, never from `user`: the user middleware may hand over
+# a record read a few seconds ago (bot/middlewares.py UserCache), and money moves meanwhile.
 
 
 @router.message(CommandStart())
 async def cmd_start(
-    message: Message, user: User, i18n: I18nContext, settings: ShopSettings
+    message: Message, user: User, i18n: I18nContext, settings: ShopSettings, accounts: Accounts
 ) -> None:
     name = escape(user.first_name or user.username or str(user.id))
-    balance = format_money(user.balance, settings.store_currency)
+    balance = format_money(await accounts.balance(user.id), settings.store_currency)
     await message.answer(
-        i18n.get("welcome", name=name, balance=balance), reply_markup=main_menu(i18n)
+        i18n.get("welcome", name=name, balance=balance),
+        reply_markup=main_menu(i18n, settings.topup),
     )
 
 
 @router.callback_query(MenuCb.filter(F.action == MenuAction.MAIN))
 async def on_main_menu(
-    query: CallbackQuery, user: User, i18n: I18nContext, settings: ShopSettings
+    query: CallbackQuery, user: User, i18n: I18nContext, settings: ShopSettings, accounts: Accounts
 ) -> None:
-    balance = format_money(user.balance, settings.store_currency)
-    await show(query, i18n.get("menu-title", balance=balance), main_menu(i18n))
+    balance = format_money(await accounts.balance(user.id), settings.store_currency)
+    await show(query, i18n.get("menu-title", balance=balance), main_menu(i18n, settings.topup))
 
 
 def language_keyboard(i18n: I18nContext) -> InlineKeyboardMarkup:
-    kb = InlineKeyboardBuilder()
+    kb = Keyboard()
     for code in LANGUAGES:
         kb.button(text=i18n.get(f"language-name-{code}"), callback_data=LanguageCb(code=code))
     kb.button(text=i18n.get("button-back"), callback_data=MenuCb(action=MenuAction.MAIN))
@@ -105,12 +125,13 @@ async def on_language_set(
     user: User,
     i18n: I18nContext,
     settings: ShopSettings,
+    accounts: Accounts,
 ) -> None:
     await i18n.set_locale(callback_data.code)
     user.language = callback_data.code
-    balance = format_money(user.balance, settings.store_currency)
+    balance = format_money(await accounts.balance(user.id), settings.store_currency)
     text = i18n.get("language-set") + "\n\n" + i18n.get("menu-title", balance=balance)
-    await show(query, text, main_menu(i18n))
+    await show(query, text, main_menu(i18n, settings.topup))
 
 
 def help_text(i18n: I18nContext, settings: ShopSettings) -> str:

@@ -250,6 +250,8 @@ async def _render_card(
         except TelegramBadRequest as exc:
             if "not modified" not in exc.message:
                 raise
+        if isinstance(otp.presenter, view.TelegramPresenter):  # its refreshes skip this view
+            otp.presenter.shown.remember(message.chat.id, message.message_id, text, markup)
         if activation.card_message_id != message.message_id:
             await otp.attach_card(activation.id, message.chat.id, message.message_id)
 

@@ -6,25 +6,31 @@ from __future__ import annotations
 import hashlib
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from aiogram import Bot
 from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import InlineKeyboardMarkup
-from aiogram.utils.keyboard import InlineKeyboardBuilder
 from aiogram_i18n.cores import FluentRuntimeCore
+from cachetools import LRUCache
 
 from db.models import Activation
 from handlers.menu import MenuAction, MenuCb
+from handlers.render import Keyboard
 from services import otp as act
-from services.catalog import OtpCatalog, Page
+from services.catalog import CountryItem, OtpCatalog, Page, ServiceItem
 from services.money import format_money
 from services.text import countdown, escape
 
 Translate = Callable[..., str]
+View = tuple[str, InlineKeyboardMarkup]
 PER_PAGE = 10
+PAGES_KEPT = 256  # rendered browsing pages kept (a page is ~12 buttons)
 _SAFE_KEY = re.compile(r"[A-Za-z0-9_.-]{1,24}")
 
 
@@ -83,9 +89,7 @@ def flag(catalog: OtpCatalog, iso: str) -> str:
     return item.flag if item else "🏳"
 
 
-def _nav_row(
-    kb: InlineKeyboardBuilder, page: Page, make: Callable[[int], CallbackData], t: Translate
-) -> int:
+def _nav_row(kb: Keyboard, page: Page, make: Callable[[int], CallbackData], t: Translate) -> int:
     if page.pages <= 1:
         return 0
     buttons = 0
@@ -103,6 +107,29 @@ def _nav_row(
     return buttons
 
 
+@dataclass(frozen=True, slots=True)
+class _Rendered:
+    sources: tuple[Any, ...]  # what the page was rendered from
+    view: View
+
+
+# Browsing pages as rendered, per (catalog, page, language...): a page is rendered again only
+# when what it shows changed. The catalog's readers return immutable tuples that each rebuild
+# replaces, so comparing the sources costs an identity check while the catalog is unchanged.
+_pages: LRUCache[Hashable, _Rendered] = LRUCache(maxsize=PAGES_KEPT)
+
+
+def _rendered(key: Hashable, sources: tuple[Any, ...], render: Callable[[], View]) -> View:
+    kept = _pages.get(key)
+    if kept is not None and kept.sources == sources:
+        if kept.sources is not sources:  # equal, not the same objects: compare cheaply next time
+            _pages[key] = _Rendered(sources, kept.view)
+        return kept.view
+    view = render()
+    _pages[key] = _Rendered(sources, view)
+    return view
+
+
 def countries_view(
     catalog: OtpCatalog,
     popular: dict[str, int],
@@ -111,13 +138,34 @@ def countries_view(
     t: Translate,
     currency: str,
     demo: bool,
-) -> tuple[str, InlineKeyboardMarkup]:
-    items = sorted(catalog.countries("name", lang), key=lambda c: -popular.get(c.iso, 0))
+) -> View:
+    """The countries, most bought first; rendered again only when the catalog, the popularity
+    counts or the page's settings changed."""
+    countries = catalog.countries("name", lang)
+    sources = (countries, tuple(popular.items()), currency, demo)
+    return _rendered(
+        (id(catalog), "countries", page, lang),
+        sources,
+        lambda: _countries_view(catalog, countries, popular, page, lang, t, currency, demo),
+    )
+
+
+def _countries_view(
+    catalog: OtpCatalog,
+    countries: Sequence[CountryItem],
+    popular: dict[str, int],
+    page: int,
+    lang: str,
+    t: Translate,
+    currency: str,
+    demo: bool,
+) -> View:
+    items = sorted(countries, key=lambda c: -popular.get(c.iso, 0))
     text = t("otp-countries-title") if items else t("otp-countries-empty")
     if demo:
         text = t("demo-label") + "\n\n" + text
     current = catalog.page(items, page, PER_PAGE)
-    kb = InlineKeyboardBuilder()
+    kb = Keyboard()
     for item in current.items:
         kb.button(
             text=t(
@@ -141,7 +189,7 @@ def search_results_view(
     catalog: OtpCatalog, query: str, lang: str, t: Translate, currency: str
 ) -> tuple[str, InlineKeyboardMarkup]:
     found = catalog.search_countries(query, lang)[:20]
-    kb = InlineKeyboardBuilder()
+    kb = Keyboard()
     for item in found:
         kb.button(
             text=t(
@@ -160,15 +208,32 @@ def search_results_view(
 
 def services_view(
     catalog: OtpCatalog, country: str, page: int, lang: str, t: Translate, currency: str
-) -> tuple[str, InlineKeyboardMarkup]:
-    items = catalog.services(country, "name")
+) -> View:
+    """A country's services by name; rendered again only when they (or the country) changed."""
+    services = catalog.services(country, "name")
+    return _rendered(
+        (id(catalog), "services", country, page, lang),
+        (services, catalog.country(country), currency),
+        lambda: _services_view(catalog, services, country, page, lang, t, currency),
+    )
+
+
+def _services_view(
+    catalog: OtpCatalog,
+    items: Sequence[ServiceItem],
+    country: str,
+    page: int,
+    lang: str,
+    t: Translate,
+    currency: str,
+) -> View:
     current = catalog.page(items, page, PER_PAGE)
     text = t(
         "otp-services-title",
         flag=flag(catalog, country),
         country=escape(catalog.country_name(country, lang)),
     )
-    kb = InlineKeyboardBuilder()
+    kb = Keyboard()
     ckey = encode_key(country)
     for item in current.items:
         kb.button(
@@ -190,7 +255,7 @@ def all_services_view(
     catalog: OtpCatalog, page: int, t: Translate
 ) -> tuple[str, InlineKeyboardMarkup]:
     current = catalog.page(catalog.all_services(), page, PER_PAGE)
-    kb = InlineKeyboardBuilder()
+    kb = Keyboard()
     for slug in current.items:
         kb.button(
             text=t("otp-service-name-button", service=catalog.service_name(slug)),
@@ -207,7 +272,7 @@ def service_countries_view(
 ) -> tuple[str, InlineKeyboardMarkup]:
     current = catalog.page(catalog.countries_for_service(service, "price", lang), page, PER_PAGE)
     skey = encode_key(service)
-    kb = InlineKeyboardBuilder()
+    kb = Keyboard()
     for item in current.items:
         kb.button(
             text=t(
@@ -241,7 +306,7 @@ def confirm_view(
         "country": escape(catalog.country_name(quote.country, lang)),
         "price": money(quote.price, currency),
     }
-    kb = InlineKeyboardBuilder()
+    kb = Keyboard()
     ckey, skey = encode_key(quote.country), encode_key(quote.service)
     if balance >= quote.price:
         text = t(
@@ -292,7 +357,7 @@ def card_view(
     )
     if activation.code:
         lines.append(t("otp-card-code", code=escape(activation.code)))
-    kb = InlineKeyboardBuilder()
+    kb = Keyboard()
     lines += _card_state(activation, kb, t, now, price, can_another, can_finish)
     if activation.code and activation.sms_text:
         kb.button(text=t("otp-button-full-sms"), callback_data=OtpAction(a="sms", i=activation.id))
@@ -303,7 +368,7 @@ def card_view(
 
 def _card_state(
     activation: Activation,
-    kb: InlineKeyboardBuilder,
+    kb: Keyboard,
     t: Translate,
     now: datetime,
     price: str,
@@ -374,7 +439,7 @@ def history_view(
     t: Translate,
     currency: str,
 ) -> tuple[str, InlineKeyboardMarkup]:
-    kb = InlineKeyboardBuilder()
+    kb = Keyboard()
     if not rows:
         kb.button(text=t("button-menu"), callback_data=MenuCb(action=MenuAction.MAIN))
         return t("history-empty"), kb.as_markup()
@@ -406,6 +471,34 @@ def history_view(
     return "\n".join(lines), kb.as_markup()
 
 
+class ShownCards:
+    """What this process last put on each activation card, by (chat, message): a card whose
+    text and buttons would not change is not edited (Telegram would refuse the edit as "not
+    modified", a wasted call). What a card shows only ever moves forward (time left goes down,
+    states advance), so an entry another process has since made stale costs at most one such
+    edit, never a change left unshown. Bounded: the least recently shown are forgotten."""
+
+    def __init__(self, size: int = 20_000) -> None:
+        self.size = size
+        self._shown: OrderedDict[tuple[int, int], int] = OrderedDict()
+
+    @staticmethod
+    def _fingerprint(text: str, markup: InlineKeyboardMarkup) -> int:
+        return hash((text, markup.model_dump_json(exclude_none=True)))
+
+    def same(self, chat_id: int, message_id: int, text: str, markup: InlineKeyboardMarkup) -> bool:
+        return self._shown.get((chat_id, message_id)) == self._fingerprint(text, markup)
+
+    def remember(
+        self, chat_id: int, message_id: int, text: str, markup: InlineKeyboardMarkup
+    ) -> None:
+        key = (chat_id, message_id)
+        self._shown[key] = self._fingerprint(text, markup)
+        self._shown.move_to_end(key)
+        if len(self._shown) > self.size:
+            self._shown.popitem(last=False)
+
+
 class TelegramPresenter:
     """What the activation service needs from Telegram, rendered in the user's language."""
 
@@ -424,6 +517,7 @@ class TelegramPresenter:
         self.currency = currency
         self.supports = supports
         self.clock = clock
+        self.shown = ShownCards()  # the handlers' card renders are remembered here too
 
     def _t(self, language: str) -> Translate:
         return lambda key, **kwargs: self.core.get(key, language, **kwargs)
@@ -462,15 +556,16 @@ class TelegramPresenter:
             can_another=self.supports(activation, "another_sms"),
             can_finish=self.supports(activation, "finish"),
         )
+        chat_id, message_id = activation.card_chat_id, activation.card_message_id
+        if self.shown.same(chat_id, message_id, text, markup):
+            return  # nothing it shows changed
         try:
             await self.bot.edit_message_text(
-                text=text,
-                chat_id=activation.card_chat_id,
-                message_id=activation.card_message_id,
-                reply_markup=markup,
+                text=text, chat_id=chat_id, message_id=message_id, reply_markup=markup
             )
         except TelegramBadRequest as exc:
-            if "not modified" not in exc.message:
+            if "not modified" not in exc.message:  # it shows this already: done
                 raise
         except TelegramForbiddenError:
-            pass  # blocked the bot: the money side goes on without the card
+            return  # blocked the bot: the money side goes on without the card
+        self.shown.remember(chat_id, message_id, text, markup)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from aiogram import F
 from aiogram.filters import Command
-from aiogram.types import CallbackQuery, Message
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from aiogram_i18n import I18nContext
 
 from db.models import LedgerEntry, User
 from handlers.common import ShopSettings
-from handlers.menu import MenuAction, MenuCb, back_to_menu
-from handlers.render import show
+from handlers.menu import MenuAction, MenuCb, back_to_menu, topup_button
+from handlers.render import Keyboard, show
 from handlers.routing import RouterTemplate
 from services.accounts import Accounts
 from services.money import format_money
@@ -23,6 +23,8 @@ REASON_KEYS = {
     "deduct": "reason-deduct",
     "purchase": "reason-purchase",
     "refund": "reason-refund",
+    "stars_refund": "reason-stars_refund",
+    "stars_refund_failed": "reason-stars_refund_failed",
 }
 
 
@@ -33,7 +35,7 @@ def reason_text(entry: LedgerEntry, i18n: I18nContext) -> str:
 
 
 async def balance_text(
-    accounts: Accounts, user: User, i18n: I18nContext, currency: str
+    accounts: Accounts, user: User, i18n: I18nContext, currency: str, topup: bool = False
 ) -> str:
     current, rows = await accounts.statement(user.id, limit=10)
     lines = [i18n.get("balance-title", balance=format_money(current, currency)), ""]
@@ -51,21 +53,32 @@ async def balance_text(
             )
     else:
         lines.append(i18n.get("balance-history-empty"))
-    lines += ["", i18n.get("balance-topup-hint")]
+    if not topup:
+        lines += ["", i18n.get("balance-topup-hint")]
     return "\n".join(lines)
+
+
+def balance_keyboard(i18n: I18nContext, topup: bool) -> InlineKeyboardMarkup:
+    if not topup:
+        return back_to_menu(i18n)
+    kb = Keyboard()
+    topup_button(kb, i18n)
+    kb.button(text=i18n.get("button-menu"), callback_data=MenuCb(action=MenuAction.MAIN))
+    kb.adjust(1)
+    return kb.as_markup()
 
 
 @router.callback_query(MenuCb.filter(F.action == MenuAction.BALANCE))
 async def on_balance(
     query: CallbackQuery, user: User, accounts: Accounts, i18n: I18nContext, settings: ShopSettings
 ) -> None:
-    text = await balance_text(accounts, user, i18n, settings.store_currency)
-    await show(query, text, back_to_menu(i18n))
+    text = await balance_text(accounts, user, i18n, settings.store_currency, settings.topup)
+    await show(query, text, balance_keyboard(i18n, settings.topup))
 
 
 @router.message(Command("balance"))
 async def cmd_balance(
     message: Message, user: User, accounts: Accounts, i18n: I18nContext, settings: ShopSettings
 ) -> None:
-    text = await balance_text(accounts, user, i18n, settings.store_currency)
-    await message.answer(text, reply_markup=back_to_menu(i18n))
+    text = await balance_text(accounts, user, i18n, settings.store_currency, settings.topup)
+    await message.answer(text, reply_markup=balance_keyboard(i18n, settings.topup))

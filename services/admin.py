@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import ROUND_CEILING, Decimal
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import repositories as repo
@@ -132,7 +132,7 @@ class Backoffice:
         """Raises UnknownUser, or AmbiguousUser when several users have that name."""
         async with self.db.write() as session:
             user = await _find_user(session, query)
-            await session.execute(update(User).where(User.id == user.id).values(banned=banned))
+            await repo.set_banned(session, user.id, banned)  # drops cached user records
             user.banned = banned
             return user
 

@@ -20,11 +20,13 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from itertools import compress, repeat
 from operator import attrgetter
 from typing import Any, Protocol, TypeGuard, TypeVar
 
 from services.catalog_index import (
     CatalogIndex,
+    Cell,
     CountryItem,
     Offer,
     Page,
@@ -32,12 +34,13 @@ from services.catalog_index import (
     SortBy,
     country_key,
     index_from,
+    new_offer,
     offer_order,
     paginate,
 )
-from services.catalog_refresh import SNAPSHOT_VERSION, RefreshingCatalog, RefreshReport, utc_now
+from services.catalog_refresh import RefreshingCatalog, RefreshReport, gc_paused, utc_now
 from services.money import CENT, MAX_ADMIN_AMOUNT, MICRO, to_decimal
-from services.pricing import otp_price
+from services.pricing import otp_pricer
 from services.providers import tables
 from services.providers.base import OFFER_FIELDS, OfferRow, OtpOffer, OtpOffers, OtpProvider
 
@@ -91,6 +94,10 @@ class MarkupRule:
         return self.providers.get(provider_name, self.default)
 
 
+# The OTP snapshot's version: 2 stores each provider's offers as columns (see _snapshot_columns);
+# 1, a JSON array per offer, is still read.
+SNAPSHOT_VERSION = 2
+
 # An OtpOffer in stock, kept as a plain tuple of its fields in order (an OtpOffers row): ~50k
 # pydantic models would hold ~50 MB for nothing, and a plain tuple of str/int/Decimal is
 # untracked by the cyclic GC.
@@ -102,6 +109,8 @@ class OtpCatalog(RefreshingCatalog[OtpProvider, Sequence[OtpOffer], _Row]):
     log = log
     label = "catalog"
     items_name = "offers"
+    snapshot_version = SNAPSHOT_VERSION
+    readable_versions = frozenset({1, SNAPSHOT_VERSION})
 
     def __init__(
         self,
@@ -120,6 +129,8 @@ class OtpCatalog(RefreshingCatalog[OtpProvider, Sequence[OtpOffer], _Row]):
         self.price_step = price_step
         self.build_in_thread = build_in_thread
         self._index = CatalogIndex.empty()
+        # price step -> (upstream price, rate, markup) -> store price, of the last build
+        self._prices: dict[int, dict[tuple[Decimal, Decimal, Decimal], int]] = {}
 
     def set_price_rule(self, price_rule: PriceRule | MarkupFn) -> None:
         """A new markup rule; takes effect at the next rebuild()."""
@@ -159,54 +170,19 @@ class OtpCatalog(RefreshingCatalog[OtpProvider, Sequence[OtpOffer], _Row]):
     def _build(
         self, sources: Mapping[str, Sequence[_Row]], rates: Mapping[str, Decimal]
     ) -> CatalogIndex:
-        cells, country_names, service_names = self._price_all(sources, rates)
-        return index_from(cells, country_names, service_names)
+        with gc_paused():
+            bests, country_names, service_names = self._price_all(sources, rates)
+            return index_from(bests, country_names, service_names)
 
     def _price_all(
         self, sources: Mapping[str, Sequence[_Row]], rates: Mapping[str, Decimal]
-    ) -> tuple[dict[tuple[str, str], list[Offer]], dict[str, str], dict[str, str]]:
-        """Every offer priced and grouped by (country, service), one per provider."""
-        cells: dict[tuple[str, str], list[Offer]] = {}
-        country_names: dict[str, str] = {}
-        service_names: dict[str, str] = {}
-        prices: dict[tuple[Decimal, Decimal, Decimal], int] = {}  # many offers share a price
-        markup_for, step = self._markup_for, self.price_step
-        for provider, rows in sources.items():
-            rate = rates[provider]
-            best: dict[tuple[str, str], Offer] = {}
-            dropped: list[_Row] = []
-            for row in rows:
-                country, service, price, stock, native_c, native_s, c_name, s_name = row
-                if type(stock) is not int or stock <= 0:  # also refuses bool
-                    if type(stock) is not int or stock < 0:  # sold out is fine, not a bad count
-                        dropped.append(row)
-                    continue
-                try:
-                    markup = markup_for(provider, country, service)
-                    user_price = prices.get((price, rate, markup))
-                    if user_price is None:
-                        user_price = _user_price(price, rate, markup, step)
-                        prices[(price, rate, markup)] = user_price
-                except (ArithmeticError, TypeError, ValueError):  # sNaN cannot even be hashed
-                    dropped.append(row)
-                    continue
-                if user_price <= 0:
-                    dropped.append(row)
-                    continue
-                offer = Offer(provider, user_price, price, stock, rate, markup, native_c, native_s)
-                key = (country, service)
-                previous = best.get(key)
-                # Two native ids can map to one ISO code (handler_api "USA" and "USA (virtual)"):
-                # keep the provider's cheapest.
-                if previous is None or offer_order(offer) < offer_order(previous):
-                    best[key] = offer
-                if c_name:
-                    country_names.setdefault(country, c_name)
-                if s_name:
-                    service_names.setdefault(service, s_name)
-            _log_dropped(provider, dropped)
-            _add_offers(cells, best)
-        return cells, country_names, service_names
+    ) -> tuple[list[dict[Cell, Offer]], dict[str, str], dict[str, str]]:
+        """Every provider's offers priced: per provider its best offer per (country, service)."""
+        step = self.price_step
+        pricing = _Pricing(self._markup_for, step, self._prices.get(step, {}))
+        bests = [pricing.best_offers(name, rows, rates[name]) for name, rows in sources.items()]
+        self._prices = {step: pricing.prices}  # only what this build used: it never grows
+        return bests, pricing.country_names, pricing.service_names
 
     # --- readers (no I/O, no sorting) ------------------------------------------------------
 
@@ -229,7 +205,7 @@ class OtpCatalog(RefreshingCatalog[OtpProvider, Sequence[OtpOffer], _Row]):
         self, service: str, sort: SortBy = "price", lang: str = "en"
     ) -> Sequence[CountryItem]:
         """Service first: the countries selling it, with their best price and total stock."""
-        return self._index.service_countries.get((service, country_key(sort, lang)), ())
+        return self._index.service_countries(service, country_key(sort, lang))
 
     def country(self, iso: str) -> CountryItem | None:
         return self._index.country_info.get(iso)
@@ -272,19 +248,17 @@ class OtpCatalog(RefreshingCatalog[OtpProvider, Sequence[OtpOffer], _Row]):
         return paginate(items, page, per_page)
 
     def offer_count(self) -> int:
-        return sum(len(offers) for offers in self._index.offers.values())
+        return sum(map(len, self._index.offers.values()))
 
     # --- snapshot (prices as strings; the rest is RefreshingCatalog's) ----------------------
 
-    def _snapshot_items(self, items: tuple[_Row, ...]) -> list[Any]:
-        return [
-            _snapshot_row(row)
-            for row in items
-            if type(row[3]) is int and _is_price(row[2])  # what a snapshot can hold
-        ]
+    def _snapshot_items(self, items: tuple[_Row, ...]) -> dict[str, list[Any]]:
+        return _snapshot_columns(items)
 
-    def _items_from_snapshot(self, values: list[Any]) -> tuple[_Row, ...]:
-        return tuple(_row_from_snapshot(row) for row in values)
+    def _items_from_snapshot(self, values: Any, version: int) -> tuple[_Row, ...]:
+        if version == 1:
+            return tuple(_row_from_snapshot(row) for row in values)
+        return _rows_from_columns(values)
 
     @classmethod
     async def from_json(
@@ -304,30 +278,130 @@ class OtpCatalog(RefreshingCatalog[OtpProvider, Sequence[OtpOffer], _Row]):
 # --- pricing -------------------------------------------------------------------------------
 
 
-def _user_price(price: object, rate: Decimal, markup: Decimal, step: int) -> int:
-    """The store price of one upstream price, or 0 when it must not be sold: an upstream price
-    that is not a positive finite Decimal (free, negative, NaN, a float), or a store price above
-    MAX_OFFER_PRICE_MICRO (`1e30` from a broken upstream would overflow the database)."""
+_PriceKey = tuple[Decimal, Decimal, Decimal]  # (upstream price, rate, markup)
+
+
+class _Pricing:
+    """One build's pricing of every provider's rows.
+
+    Many offers share a price, and a refresh mostly brings the prices of the last one: a store
+    price is computed once per (upstream price, rate, markup) and taken from the last build's
+    `known` prices when it was there, so a refresh re-prices only what changed.
+
+    A provider's rows are priced column-wise (map and zip, no Python code per offer but the
+    price rule) when they are all well-formed, as an adapter's and a snapshot's are; anything
+    unusual (a bad price, stock or markup, two native ids for one cell) sends the provider's
+    rows through the row-by-row path, which drops and logs the bad ones."""
+
+    def __init__(self, markup_for: MarkupFn, step: int, known: Mapping[_PriceKey, int]) -> None:
+        self.markup_for = markup_for
+        self.step = step
+        self.known = known
+        self.prices: dict[_PriceKey, int] = {}  # what this build used: next build's `known`
+        self._pricers: dict[tuple[Decimal, Decimal], Callable[[Decimal], int]] = {}
+        self.country_names: dict[str, str] = {}
+        self.service_names: dict[str, str] = {}
+
+    def best_offers(self, provider: str, rows: Sequence[_Row], rate: Decimal) -> dict[Cell, Offer]:
+        best = self._columnwise(provider, rows, rate) if rows else {}
+        return self._row_by_row(provider, rows, rate) if best is None else best
+
+    def _columnwise(
+        self, provider: str, rows: Sequence[_Row], rate: Decimal
+    ) -> dict[Cell, Offer] | None:
+        """The offers of well-formed rows, or None when any row needs the careful path."""
+        countries, services, upstream, stocks, native_c, native_s, c_names, s_names = zip(
+            *rows, strict=True
+        )
+        if not set(map(type, stocks)) <= {int} or min(stocks) <= 0:  # no bool, none sold out
+            return None
+        if not set(map(type, upstream)) <= {Decimal}:
+            return None
+        try:
+            markups = list(map(self.markup_for, repeat(provider), countries, services))
+            keys = list(zip(upstream, repeat(rate), markups, strict=False))
+            for key in set(keys).difference(self.prices):  # sNaN cannot even be hashed
+                self.prices[key] = self._price(key)
+        except (ArithmeticError, TypeError, ValueError):
+            return None
+        user_prices = list(map(self.prices.__getitem__, keys))
+        if min(user_prices) <= 0:
+            return None
+        fields = (repeat(provider), user_prices, upstream, stocks, repeat(rate), markups)
+        offers = map(new_offer, zip(*fields, native_c, native_s, strict=False))
+        best = dict(zip(zip(countries, services, strict=True), offers, strict=True))
+        if len(best) != len(rows):  # two native ids for one cell: keep the cheapest, below
+            return None
+        for country, name in compress(zip(countries, c_names, strict=True), c_names):
+            self.country_names.setdefault(country, name)
+        for service, name in compress(zip(services, s_names, strict=True), s_names):
+            self.service_names.setdefault(service, name)
+        return best
+
+    def _row_by_row(self, provider: str, rows: Sequence[_Row], rate: Decimal) -> dict[Cell, Offer]:
+        best: dict[Cell, Offer] = {}
+        dropped: list[_Row] = []
+        for row in rows:
+            country, service, price, stock, native_c, native_s, c_name, s_name = row
+            if type(stock) is not int or stock <= 0:  # also refuses bool
+                if type(stock) is not int or stock < 0:  # sold out is fine, not a bad count
+                    dropped.append(row)
+                continue
+            if type(price) is not Decimal:  # a float equal to a known price must not pass
+                dropped.append(row)
+                continue
+            try:
+                markup = self.markup_for(provider, country, service)
+                key = (price, rate, markup)
+                user_price = self.prices.get(key)
+                if user_price is None:
+                    user_price = self.prices[key] = self._price(key)
+            except (ArithmeticError, TypeError, ValueError):  # sNaN cannot even be hashed
+                dropped.append(row)
+                continue
+            if user_price <= 0:
+                dropped.append(row)
+                continue
+            offer = new_offer(
+                (provider, user_price, price, stock, rate, markup, native_c, native_s)
+            )
+            cell = (country, service)
+            previous = best.get(cell)
+            # Two native ids can map to one ISO code (handler_api "USA" and "USA (virtual)"):
+            # keep the provider's cheapest.
+            if previous is None or offer_order(offer) < offer_order(previous):
+                best[cell] = offer
+            if c_name:
+                self.country_names.setdefault(country, c_name)
+            if s_name:
+                self.service_names.setdefault(service, s_name)
+        _log_dropped(provider, dropped)
+        return best
+
+    def _price(self, key: _PriceKey) -> int:
+        known = self.known.get(key)
+        if known is not None:
+            return known
+        price, rate, markup = key
+        pricer = self._pricers.get((rate, markup))
+        if pricer is None:  # a bad rate or markup raises here: the caller drops the offer
+            pricer = self._pricers[(rate, markup)] = otp_pricer(rate, markup, self.step)
+        return _user_price(price, pricer)
+
+
+def _user_price(price: object, pricer: Callable[[Decimal], int]) -> int:
+    """The store price of one upstream price (`pricer`: pricing.otp_pricer() of its rate and
+    markup), or 0 when it must not be sold: an upstream price that is not a positive finite
+    Decimal (free, negative, NaN, a float), or a store price above MAX_OFFER_PRICE_MICRO (`1e30`
+    from a broken upstream would overflow the database)."""
     if not _is_price(price) or price <= 0:
         return 0
-    user_price = otp_price(price, rate, markup, step)
+    user_price = pricer(price)
     return user_price if 0 < user_price <= MAX_OFFER_PRICE_MICRO else 0
 
 
 def _is_price(value: object) -> TypeGuard[Decimal]:
     return type(value) is Decimal and value.is_finite()
-
-
-def _add_offers(
-    cells: dict[tuple[str, str], list[Offer]], best: Mapping[tuple[str, str], Offer]
-) -> None:
-    """One provider's best offer per (country, service) added to every provider's."""
-    for key, offer in best.items():
-        cell = cells.get(key)
-        if cell is None:
-            cells[key] = [offer]
-        else:
-            cell.append(offer)
 
 
 def _log_dropped(provider: str, rows: Sequence[_Row]) -> None:
@@ -357,15 +431,7 @@ def _rows_from(offers: Iterable[OtpOffer]) -> tuple[_Row, ...]:
     return tuple(row for row in rows if type(row[3]) is not int or row[3] != 0)
 
 
-def _snapshot_row(row: _Row) -> list[object]:
-    values: list[object] = [*row[:6]]
-    values[2] = str(row[2])
-    if row[6] or row[7]:
-        values += [row[6], row[7]]
-    return values
-
-
-def _row_from_snapshot(values: list[Any]) -> _Row:  # one JSON array of a snapshot file
+def _row_from_snapshot(values: list[Any]) -> _Row:  # one offer of a version 1 snapshot
     country, service, price, stock, native_country, native_service, *names = values
     country_name, service_name = [*names, None, None][:2]
     texts = (country, service, native_country, native_service)
@@ -386,3 +452,94 @@ def _row_from_snapshot(values: list[Any]) -> _Row:  # one JSON array of a snapsh
         country_name,
         service_name,
     )
+
+
+# --- snapshot columns (version 2) --------------------------------------------------------------
+#
+# One provider's offers as columns of equal length, each value an index into a table of the
+# distinct values (a 5sim list repeats 180 countries, 300 products and ~15k prices over ~50k
+# offers): {"places": [[country, native country, its name or null], ...], "products": [[service,
+# native service, its name or null], ...], "prices": ["12.5", ...], "place": [0, 0, ...],
+# "product": [0, 1, ...], "price": [3, 0, ...], "stock": [120, 7, ...]}. A third of the size of
+# an array per offer, and read back with no Python code per offer (zip and map).
+
+_COLUMNS = ("place", "product", "price", "stock")
+
+
+def _snapshot_columns(rows: Iterable[_Row]) -> dict[str, list[Any]]:
+    places: dict[tuple[str, str, str | None], int] = {}
+    products: dict[tuple[str, str, str | None], int] = {}
+    prices: dict[str, int] = {}
+    columns: tuple[list[int], ...] = ([], [], [], [])
+    place_of, product_of, price_of, stock_of = (column.append for column in columns)
+    for country, service, price, stock, native_c, native_s, c_name, s_name in rows:
+        if type(stock) is not int or not _is_price(price):  # what a snapshot can hold
+            continue
+        place_of(places.setdefault((country, native_c, c_name), len(places)))
+        product_of(products.setdefault((service, native_s, s_name), len(products)))
+        price_of(prices.setdefault(str(price), len(prices)))
+        stock_of(stock)
+    return {
+        "places": [list(place) for place in places],
+        "products": [list(product) for product in products],
+        "prices": list(prices),
+        **dict(zip(_COLUMNS, columns, strict=True)),
+    }
+
+
+def _rows_from_columns(values: dict[str, Any]) -> tuple[_Row, ...]:
+    countries, native_countries, country_names = _table(values["places"])
+    services, native_services, service_names = _table(values["products"])
+    prices = _prices(values["prices"])
+    place, product, price, stock = (values[name] for name in _COLUMNS)
+    _indexes(place, len(countries))
+    _indexes(product, len(services))
+    _indexes(price, len(prices))
+    if not _all_int(stock) or not len(place) == len(product) == len(price) == len(stock):
+        raise TypeError("snapshot columns must be integers, all of one length")
+    return tuple(
+        zip(
+            map(countries.__getitem__, place),
+            map(services.__getitem__, product),
+            map(prices.__getitem__, price),
+            stock,
+            map(native_countries.__getitem__, place),
+            map(native_services.__getitem__, product),
+            map(country_names.__getitem__, place),
+            map(service_names.__getitem__, product),
+            strict=True,
+        )
+    )
+
+
+def _table(entries: list[Any]) -> tuple[list[str], list[str], list[str | None]]:
+    """[[code, native code, name or null], ...] as three columns."""
+    codes, natives, names = [], [], []
+    for code, native, name in entries:
+        if type(code) is not str or type(native) is not str:
+            raise TypeError("snapshot codes must be strings")
+        if name is not None and type(name) is not str:
+            raise TypeError("snapshot names must be strings")
+        codes.append(code)
+        natives.append(native)
+        names.append(name)
+    return codes, natives, names
+
+
+def _prices(texts: list[Any]) -> list[Decimal]:
+    if not all(type(text) is str for text in texts):
+        raise TypeError("snapshot prices must be strings")
+    prices = list(map(Decimal, texts))  # decimal.InvalidOperation on junk
+    if not all(map(Decimal.is_finite, prices)):
+        raise ValueError("snapshot prices must be finite")
+    return prices
+
+
+def _indexes(column: list[Any], size: int) -> None:
+    """Each value an index into a table of `size` (negative ones would wrap around)."""
+    if not _all_int(column) or (column and (min(column) < 0 or max(column) >= size)):
+        raise IndexError("snapshot index out of range")
+
+
+def _all_int(column: list[Any]) -> bool:
+    return type(column) is list and set(map(type, column)) <= {int}  # no bool, no float

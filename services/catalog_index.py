@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import partial
 from operator import itemgetter
 from typing import Generic, Literal, NamedTuple, TypeVar
 
@@ -84,19 +85,39 @@ def paginate(items: Sequence[T], page: int, per_page: int) -> Page[T]:
 
 @dataclass(frozen=True, slots=True)
 class CatalogIndex:
-    """Everything the readers need, sorted at build time. Immutable: swapped in one assignment."""
+    """Everything the readers need, sorted at build time. Immutable: swapped in one assignment.
+
+    The one exception, `service_countries()`: a service's countries (300 lists of up to 180
+    countries, each with that service's own totals, a fifth of a build) are sorted the first
+    time that service is shown and kept for this index's life, so a build does not pay for
+    services nobody opens before the next refresh."""
 
     offers: Mapping[tuple[str, str], tuple[Offer, ...]]
     countries: Mapping[str, tuple[CountryItem, ...]]  # "name:en", "name:ru", "price"
     services: Mapping[tuple[str, SortBy], tuple[ServiceItem, ...]]  # (iso, sort)
-    service_countries: Mapping[tuple[str, str], tuple[CountryItem, ...]]  # (slug, sort key)
+    service_rows: Mapping[str, Mapping[str, ServiceItem]]  # slug -> iso -> that service there
     country_info: Mapping[str, CountryItem]
     service_names: Mapping[str, str]
     all_services: tuple[str, ...]  # slugs by display name
+    # slug -> its countries in each order of `countries` (filled by service_countries())
+    _service_countries: dict[str, dict[str, tuple[CountryItem, ...]]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     @classmethod
     def empty(cls) -> CatalogIndex:
         return cls({}, {}, {}, {}, {}, {}, ())
+
+    def service_countries(self, slug: str, key: str) -> tuple[CountryItem, ...]:
+        """The countries selling `slug`, in the country order `key` (country_key())."""
+        orders = self._service_countries.get(slug)
+        if orders is None:
+            rows = self.service_rows.get(slug)
+            if rows is None:
+                return ()
+            # A race of two readers computes the same orders twice: harmless.
+            orders = self._service_countries[slug] = _service_orders(rows, self)
+        return orders.get(key, ())
 
 
 def offer_order(offer: Offer) -> tuple[int, int, str]:
@@ -113,83 +134,89 @@ def country_key(sort: SortBy, lang: str) -> str:
 
 # --- building the index ----------------------------------------------------------------------
 
-_ServiceRow = tuple[str, int, int]  # (iso, stock, best price) of one service in one country
+Cell = tuple[str, str]  # (iso, slug)
 _STOCK = itemgetter(2)  # ServiceItem.stock
 _PRICE = itemgetter(3)  # ServiceItem.min_price_micro
 _COUNTRY_PRICE = itemgetter(5)  # CountryItem.min_price_micro
+# tuple.__new__ straight from C: a NamedTuple's own __new__ is a Python function, and a build
+# makes ~50k of each (Offer in catalog.py, ServiceItem and CountryItem here).
+new_offer = partial(tuple.__new__, Offer)
+_new_service = partial(tuple.__new__, ServiceItem)
+_new_country = partial(tuple.__new__, CountryItem)
 
 
 def index_from(
-    cells: dict[tuple[str, str], list[Offer]],
+    bests: Sequence[Mapping[Cell, Offer]],
     country_names: Mapping[str, str],
     service_names: Mapping[str, str],
 ) -> CatalogIndex:
     """Sorts once here so that readers never sort: name orders come from walking the globally
     sorted slugs/countries (no per-country sort), price orders from a stable sort on an int.
-    `cells` holds every provider's offers per (country, service); it is sorted in place."""
-    offers, per_service = _sorted_offers(cells)
-    names, slug_order, per_country = _services_by_name(per_service, service_names)
-    info, services = _country_rows(per_country, country_names)
+    `bests` holds each provider's best offer per (country, service)."""
+    offers = _merged_offers(bests)
+    names, slug_order, per_service = _services_by_name(offers, service_names)
+    info, services = _country_rows(slug_order, per_service, country_names)
     countries = _country_orders(info)
     return CatalogIndex(
         offers=offers,
         countries=countries,
         services=services,
-        service_countries=_service_countries(per_service, info, countries),
+        service_rows=per_service,
         country_info=info,
         service_names=names,
         all_services=slug_order,
     )
 
 
-def _sorted_offers(
-    cells: dict[tuple[str, str], list[Offer]],
-) -> tuple[dict[tuple[str, str], tuple[Offer, ...]], dict[str, list[_ServiceRow]]]:
-    """Each cell's offers best first, and per service slug its (iso, stock, price) rows."""
-    offers: dict[tuple[str, str], tuple[Offer, ...]] = {}
-    per_service: dict[str, list[_ServiceRow]] = {}
-    for (iso, slug), cell in cells.items():
-        if len(cell) > 1:
-            cell.sort(key=offer_order)
-            stock = sum(offer.stock for offer in cell)
-        else:
-            stock = cell[0].stock
-        offers[(iso, slug)] = tuple(cell)
-        row = (iso, stock, cell[0].user_price_micro)
-        rows = per_service.get(slug)
-        if rows is None:
-            per_service[slug] = [row]
-        else:
-            rows.append(row)
-    return offers, per_service
+def _merged_offers(bests: Sequence[Mapping[Cell, Offer]]) -> dict[Cell, tuple[Offer, ...]]:
+    """Every provider's offer per cell, best first (one provider: nothing to merge or sort)."""
+    if len(bests) == 1:
+        return {cell: (offer,) for cell, offer in bests[0].items()}
+    merged: dict[Cell, list[Offer]] = {}
+    for best in bests:
+        for cell, offer in best.items():
+            offers = merged.get(cell)
+            if offers is None:
+                merged[cell] = [offer]
+            else:
+                offers.append(offer)
+    return {
+        cell: (offers[0],) if len(offers) == 1 else tuple(sorted(offers, key=offer_order))
+        for cell, offers in merged.items()
+    }
 
 
 def _services_by_name(
-    per_service: Mapping[str, list[_ServiceRow]], service_names: Mapping[str, str]
-) -> tuple[dict[str, str], tuple[str, ...], dict[str, list[ServiceItem]]]:
-    """Display names, the slugs by display name, and per country its services in that order."""
-    names = {
-        slug: tables.service_names().get(slug) or service_names.get(slug) or slug
-        for slug in per_service
-    }
+    offers: Mapping[Cell, tuple[Offer, ...]], service_names: Mapping[str, str]
+) -> tuple[dict[str, str], tuple[str, ...], dict[str, dict[str, ServiceItem]]]:
+    """Display names, the slugs by display name, and per slug its row in each country selling
+    it (stock summed over providers, the best price)."""
+    slugs = {slug for _, slug in offers}
+    known = tables.service_names()
+    names = {slug: known.get(slug) or service_names.get(slug) or slug for slug in slugs}
     slug_order = tuple(sorted(names, key=lambda slug: (names[slug].casefold(), slug)))
+    per_service: dict[str, dict[str, ServiceItem]] = {slug: {} for slug in slug_order}
+    for (iso, slug), cell in offers.items():
+        best = cell[0]
+        stock = best.stock if len(cell) == 1 else sum(offer.stock for offer in cell)
+        per_service[slug][iso] = _new_service((slug, names[slug], stock, best.user_price_micro))
+    return names, slug_order, per_service
+
+
+def _country_rows(
+    slug_order: Sequence[str],
+    per_service: Mapping[str, Mapping[str, ServiceItem]],
+    country_names: Mapping[str, str],
+) -> tuple[dict[str, CountryItem], dict[tuple[str, SortBy], tuple[ServiceItem, ...]]]:
+    """Each country with its totals, and its services by name and cheapest first."""
     per_country: dict[str, list[ServiceItem]] = {}
-    for slug in slug_order:
-        name = names[slug]
-        for iso, stock, price in per_service[slug]:
-            item = ServiceItem(slug, name, stock, price)
+    for slug in slug_order:  # so each country's services come out by name
+        for iso, item in per_service[slug].items():
             items = per_country.get(iso)
             if items is None:
                 per_country[iso] = [item]
             else:
                 items.append(item)
-    return names, slug_order, per_country
-
-
-def _country_rows(
-    per_country: Mapping[str, list[ServiceItem]], country_names: Mapping[str, str]
-) -> tuple[dict[str, CountryItem], dict[tuple[str, SortBy], tuple[ServiceItem, ...]]]:
-    """Each country with its totals, and its services by name and cheapest first."""
     info: dict[str, CountryItem] = {}
     services: dict[tuple[str, SortBy], tuple[ServiceItem, ...]] = {}
     for iso, items in per_country.items():
@@ -201,18 +228,19 @@ def _country_rows(
     return info, services
 
 
-def _service_countries(
-    per_service: Mapping[str, list[_ServiceRow]],
-    info: Mapping[str, CountryItem],
-    countries: Mapping[str, tuple[CountryItem, ...]],
-) -> dict[tuple[str, str], tuple[CountryItem, ...]]:
-    """Per (slug, country order): the countries selling that service, with its own totals."""
-    service_countries: dict[tuple[str, str], tuple[CountryItem, ...]] = {}
-    for slug, rows in per_service.items():
-        own = {iso: _with_totals(info[iso], stock, price) for iso, stock, price in rows}
-        for key, ordered in _country_orders(own, countries).items():
-            service_countries[(slug, key)] = ordered
-    return service_countries
+def _service_orders(
+    rows: Mapping[str, ServiceItem], index: CatalogIndex
+) -> dict[str, tuple[CountryItem, ...]]:
+    """One service's countries, with its own totals, in each order of `index.countries` (sorted
+    by each country's place there: no names compared)."""
+    info = index.country_info
+    own = {iso: _new_country(info[iso][:4] + item[2:]) for iso, item in rows.items()}
+    orders: dict[str, tuple[CountryItem, ...]] = {}
+    for key in ("name:en", "name:ru"):
+        place = {item.iso: n for n, item in enumerate(index.countries[key])}
+        orders[key] = tuple(map(own.__getitem__, sorted(own, key=place.__getitem__)))
+    orders["price"] = tuple(sorted(orders["name:en"], key=_COUNTRY_PRICE))
+    return orders
 
 
 def _country_item(iso: str, names: Mapping[str, str]) -> CountryItem:
@@ -223,23 +251,11 @@ def _country_item(iso: str, names: Mapping[str, str]) -> CountryItem:
     return CountryItem(iso, name, name, "🏳", 0, 0)
 
 
-def _with_totals(item: CountryItem, stock: int, price: int) -> CountryItem:
-    return CountryItem(item.iso, item.name_en, item.name_ru, item.flag, stock, price)
-
-
-def _country_orders(
-    items: Mapping[str, CountryItem],
-    orders: Mapping[str, tuple[CountryItem, ...]] | None = None,
-) -> dict[str, tuple[CountryItem, ...]]:
-    """By English name, by Russian name, cheapest first. With `orders` (the global country
-    orders), a subset is ordered by walking them instead of sorting again."""
-    if orders is None:
-        values = list(items.values())
-        by_en = sorted(values, key=lambda c: (c.name_en.casefold(), c.iso))
-        by_ru = sorted(values, key=lambda c: (c.name_ru.casefold(), c.iso))
-    else:
-        by_en = [items[c.iso] for c in orders["name:en"] if c.iso in items]
-        by_ru = [items[c.iso] for c in orders["name:ru"] if c.iso in items]
+def _country_orders(items: Mapping[str, CountryItem]) -> dict[str, tuple[CountryItem, ...]]:
+    """By English name, by Russian name, cheapest first (then by English name)."""
+    values = list(items.values())
+    by_en = sorted(values, key=lambda c: (c.name_en.casefold(), c.iso))
+    by_ru = sorted(values, key=lambda c: (c.name_ru.casefold(), c.iso))
     return {
         "name:en": tuple(by_en),
         "name:ru": tuple(by_ru),

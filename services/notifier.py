@@ -7,12 +7,16 @@ as fit (4,096 characters each), so a burst becomes a few messages and nothing is
 unreachable group never blocks or slows a purchase: the worker is the only one waiting on it.
 A merged message Telegram refuses for its text is sent again line by line, and a line that is
 still refused is logged and dropped, so one bad line never silences the group. With several bot
-processes on one database, each line is claimed by one worker before it is sent (db/claims.py).
+processes on one database, only one sends to the group at a time (the holder of the
+`notifications-sender` lease, services/leases.py; another takes over when it dies), so the
+group's limit is the shop's, not each process's; each line is still claimed by the worker
+before it is sent (db/claims.py), which guards the takeover.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -20,15 +24,15 @@ from datetime import timedelta
 from functools import partial
 from typing import Any
 
-from aiolimiter import AsyncLimiter
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import claims
 from db.engine import Database, after_commit
 from db.models import Notification, User, utcnow
-from services.leases import heartbeat, new_holder
-from services.outbox import SendResult, SendStatus, claim_lease_s
+from services.leases import Leases, heartbeat, new_holder
+from services.outbox import SendResult, SendStatus, claim_lease_s, window_limiter
 from services.text import escape
 from services.worker import BackgroundWorker
 
@@ -41,6 +45,7 @@ GroupSender = Callable[[str], Awaitable[SendResult]]
 # Fields that hold a Telegram user id: the group sees the person (name and id), not a number.
 PEOPLE_FIELDS = ("user", "admin")
 NOTIFICATIONS = "notifications"  # the after-commit topic that wakes the worker
+SENDER_LEASE = "notifications-sender"  # the one process that posts to the group
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,9 +143,10 @@ def first_message(texts: list[tuple[int, str]]) -> tuple[list[int], str]:
 
 
 class NotificationWorker(BackgroundWorker):
-    """With several bot processes on one database, each line is sent by one of them: what goes
-    into a message is claimed first (db/claims.py), as the outbox does, and marked sent only
-    while the claim is still this worker's."""
+    """With several bot processes on one database, only the holder of SENDER_LEASE sends (so
+    `per_minute` holds for the shop), and each line is sent by one worker: what goes into a
+    message is claimed first (db/claims.py), as the outbox does, and marked sent only while the
+    claim is still this worker's."""
 
     name = "notification-worker"
 
@@ -154,6 +160,7 @@ class NotificationWorker(BackgroundWorker):
         batch: int = 500,
         lease_s: float | None = None,
         holder: str | None = None,
+        leases: Leases | None = None,
     ) -> None:
         super().__init__(interval_s)
         self.db = db
@@ -162,19 +169,27 @@ class NotificationWorker(BackgroundWorker):
         self.batch = batch
         self.lease_s = claim_lease_s(interval_s) if lease_s is None else lease_s
         self.holder = holder or new_holder()
+        self.leases = leases or Leases(db, holder=self.holder)
         # Telegram allows a group about 20 messages a minute: never more in any 60 s window.
-        burst = max(1, per_minute // 4)
-        self.limiter = AsyncLimiter(burst, 60 * burst / max(1, per_minute - burst))
+        self.limiter = window_limiter(per_minute, 60.0)
         self.sent_messages = 0
 
     async def round(self) -> int:
         return await self.drain_once()
 
+    async def stop(self, timeout_s: float = 30.0) -> None:
+        await super().stop(timeout_s)
+        with contextlib.suppress(SQLAlchemyError, OSError):
+            await self.leases.release(SENDER_LEASE)  # another process may send at once
+
     async def drain_once(self) -> int:
-        """Send one merged message of what is pending (waiting for the rate limit first)."""
+        """Send one merged message of what is pending (waiting for the rate limit first), if
+        this worker is the group's sender."""
         if not await self._pending():
             return 0
         await self.limiter.acquire()
+        if not await self._hold():  # taken after the wait, so it outlasts the send
+            return 0
         # Claimed after the wait: everything that arrived meanwhile joins this message.
         rows = await self._claim()
         if not rows:
@@ -227,11 +242,15 @@ class NotificationWorker(BackgroundWorker):
             await claims.take(session, Notification, ids, holder=self.holder, until=until)
         return [(row.id, row.text) for row in pending[: len(ids)]]
 
+    async def _hold(self) -> bool:
+        """Take or renew the sender's lease (False: another process posts to the group)."""
+        return await self.leases.acquire(SENDER_LEASE, self.lease_s)
+
     async def _renew(self, ids: list[int]) -> bool:
         until = utcnow() + timedelta(seconds=self.lease_s)
         async with self.db.write() as session:
             await claims.renew(session, Notification, ids, holder=self.holder, until=until)
-        return True
+        return await self._hold()
 
     async def _one_by_one(self, rows: list[tuple[int, str]]) -> int:
         sent = 0

@@ -3,27 +3,40 @@ transaction that caused them, sent afterwards by this worker (at least once: a c
 sending and marking means one resend, never a loss; with several bot processes, each row is
 sent by one of them).
 
+Sending keeps within Telegram's limits (about 30 messages a second overall, one a second per
+chat) and those limits belong to the bot, not to a process: with several processes on one
+database only one sends at a time, the holder of the `outbox-sender` lease (services/leases.py),
+and another takes over when it dies. The per-row claims (db/claims.py) still guard the
+takeover: a row is sent by one worker, and marked sent only while its claim is that worker's.
+
 The worker knows nothing of Telegram: the bot layer gives it a `send` function that reports
 each attempt as a SendResult.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from functools import partial
+from typing import Any
 
-from sqlalchemy import ColumnElement, or_, select
+from aiolimiter import AsyncLimiter
+from sqlalchemy import ColumnElement, case, or_, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import claims
 from db import repositories as repo
 from db.engine import Database, after_commit
 from db.models import OutboxMessage, utcnow
-from services.leases import heartbeat, new_holder
+from services.leases import Leases, heartbeat, new_holder
 from services.worker import BackgroundWorker
 
 log = logging.getLogger(__name__)
@@ -31,6 +44,14 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 8
 MIN_CLAIM_LEASE_S = 5.0
 OUTBOX = "outbox"  # the after-commit topic that wakes the worker
+SENDER_LEASE = "outbox-sender"  # the one process that sends, when several share the database
+RATE_PER_S = 30  # Telegram: about 30 messages a second from one bot
+CHAT_INTERVAL_S = 1.0  # Telegram: about one message a second in one chat
+# What is sent first when several rows are due: a code is what the customer is waiting for;
+# closing notices, refunds and top-ups come after it. Kinds not listed are OTHER.
+PRIORITY = {"otp:code": 0}
+OTHER = 1
+CANDIDATES_PER_ROW = 4  # rows looked at per row claimed, to spread a batch over many chats
 
 
 class SendStatus(StrEnum):
@@ -51,11 +72,67 @@ class SendResult:
 Sender = Callable[[int, str], Awaitable[SendResult]]
 
 
+def window_limiter(count: int, period_s: float) -> AsyncLimiter:
+    """Never more than `count` acquisitions in any `period_s` window: a burst of a quarter of
+    them, the rest spread evenly (a plain AsyncLimiter(count, period_s) allows up to twice
+    `count` in a window: a full bucket, then its refill)."""
+    count = max(1, count)
+    burst = max(1, count // 4)
+    return AsyncLimiter(burst, period_s * burst / max(1, count - burst))
+
+
+class SlidingWindow:
+    """At most `count` acquisitions in any `period_s` window, and `count` per period when
+    sustained: time the event loop lost (a busy poll round) is made up, up to the window's
+    count. (A leaky bucket small enough never to exceed the window, aiolimiter's with room
+    for one, loses that time for good: at 10,000 active the outbox sent about half its rate.)
+    One caller at a time: the outbox's dispatcher."""
+
+    def __init__(self, count: int, period_s: float = 1.0) -> None:
+        self.count = max(1, count)
+        self.period_s = period_s
+        self._starts: deque[float] = deque(maxlen=self.count)  # the last `count`, monotonic
+
+    async def acquire(self) -> None:
+        while len(self._starts) == self.count:
+            wait = self._starts[0] + self.period_s - time.monotonic()
+            if wait <= 0:
+                break
+            await asyncio.sleep(wait)
+        self._starts.append(time.monotonic())
+
+
+class Pace:
+    """Telegram's limits for one sender: `rate_per_s` messages in any second overall, and one
+    message every `chat_interval_s` per chat (counted from when each send began)."""
+
+    def __init__(
+        self, rate_per_s: int = RATE_PER_S, chat_interval_s: float = CHAT_INTERVAL_S
+    ) -> None:
+        self.overall = SlidingWindow(rate_per_s, 1.0)
+        self.chat_interval_s = chat_interval_s
+        self._last: dict[int, float] = {}  # chat -> when the last send to it began (monotonic)
+
+    def ready_at(self, chat_id: int) -> float:
+        last = self._last.get(chat_id)
+        return 0.0 if last is None else last + self.chat_interval_s
+
+    def sending(self, chat_id: int) -> None:
+        now = time.monotonic()
+        if len(self._last) > 10_000:  # forget chats whose interval is long over
+            self._last = {
+                chat: at for chat, at in self._last.items() if at + self.chat_interval_s > now
+            }
+        self._last[chat_id] = now
+
+
 class OutboxWorker(BackgroundWorker):
-    """Sends what is due, oldest first, in batches. With several bot processes on one database
-    each row is sent by one of them: a batch is claimed (db/claims.py) before it is sent, the
-    claim is renewed while the batch is being sent, and an attempt is recorded only while the
-    claim is still this worker's. A batch claimed by a process that died is taken over once its
+    """Sends what is due, codes first, then oldest first, in batches sent concurrently within
+    Telegram's limits (`Pace`). Only the holder of the SENDER_LEASE sends; a batch is claimed
+    (db/claims.py) before it is sent, the claims and the lease are renewed while it is being
+    sent, and an attempt is recorded only while the claim is still this worker's. Every attempt
+    of a batch is recorded before the next batch is claimed. A flood limit (429) stops sending
+    for as long as Telegram asks. A batch claimed by a process that died is taken over once its
     claim runs out (`lease_s`)."""
 
     name = "outbox-worker"
@@ -69,6 +146,8 @@ class OutboxWorker(BackgroundWorker):
         batch: int = 50,
         lease_s: float | None = None,
         holder: str | None = None,
+        pace: Pace | None = None,
+        leases: Leases | None = None,
     ):
         super().__init__(interval_s)
         self.db = db
@@ -76,27 +155,48 @@ class OutboxWorker(BackgroundWorker):
         self.batch = batch
         self.lease_s = claim_lease_s(interval_s) if lease_s is None else lease_s
         self.holder = holder or new_holder()
+        self.pace = pace or Pace()
+        self.leases = leases or Leases(db, holder=self.holder)
+        self._paused_until = 0.0  # monotonic: a flood limit's end
+        self._lease_lost = False
+        self._unrecorded: list[tuple[OutboxMessage, SendResult]] = []  # ended, not yet written
+        self._recording = asyncio.Lock()
         db.subscribe(OUTBOX, self.kick)
 
     async def round(self) -> int:
         return await self.drain()
 
+    async def stop(self, timeout_s: float = 30.0) -> None:
+        await super().stop(timeout_s)
+        with contextlib.suppress(SQLAlchemyError, OSError):
+            await self.leases.release(SENDER_LEASE)  # another process may send at once
+
     async def drain(self) -> int:
-        """Send everything due; returns how many were sent (by this worker)."""
-        if not await self._any_due():
+        """Send everything due, if this worker is the sender; how many it sent."""
+        if self._flooded() or not await self._any_due():
             return 0  # a read: an idle shop takes no write lock every round
+        self._lease_lost = False
         sent = 0
-        while not self.stopping:  # shutdown: the batch being sent is finished, no other begun
-            rows = await self._claim()
+        while not self.stopping and not self._halted():
+            # shutdown: the batch being sent is finished, no other begun
+            if not await self.leases.acquire(SENDER_LEASE, self.lease_s):
+                return sent  # another process sends (renewed before every batch)
+            rows, more = await self._claim()
             if not rows:
                 return sent
             ids = [row.id for row in rows]
             async with heartbeat(partial(self._renew, ids), self.lease_s / 3, self.name):
-                done, flooded = await self._send_batch(rows)
-            sent += done
-            if flooded or len(rows) < self.batch:
+                sent += await self._send_batch(rows)
+            if not more:
                 return sent
         return sent
+
+    def _flooded(self) -> bool:
+        return time.monotonic() < self._paused_until
+
+    def _halted(self) -> bool:
+        """Send nothing more now: Telegram asked us to wait, or another process sends."""
+        return self._flooded() or self._lease_lost
 
     async def _any_due(self) -> bool:
         now = utcnow()
@@ -108,71 +208,132 @@ class OutboxWorker(BackgroundWorker):
             )
         return found is not None
 
-    async def _claim(self) -> list[OutboxMessage]:
+    async def _claim(self) -> tuple[list[OutboxMessage], bool]:
+        """Up to `batch` due rows, the first of each chat among the most urgent, claimed; and
+        whether more may be due (a chat's next message waits for the next batch, so that one
+        busy chat never holds up the others)."""
         now = utcnow()
+        limit = self.batch * CANDIDATES_PER_ROW
         async with self.db.write() as session:
-            return await claims.claim(
-                session,
-                OutboxMessage,
-                where=_due(now),
-                holder=self.holder,
-                now=now,
-                until=now + timedelta(seconds=self.lease_s),
-                limit=self.batch,
+            candidates = await claims.claimable_rows(
+                session, OutboxMessage, where=_due(now), now=now, limit=limit, first=[_priority()]
             )
+            rows = _one_per_chat(candidates, self.batch)
+            until = now + timedelta(seconds=self.lease_s)
+            ids = [row.id for row in rows]
+            await claims.take(session, OutboxMessage, ids, holder=self.holder, until=until)
+        return rows, len(rows) < len(candidates) or len(candidates) == limit
 
     async def _renew(self, ids: list[int]) -> bool:
+        """The batch's claims and the sender's lease; False (sending stops) once another
+        process holds the lease."""
         until = utcnow() + timedelta(seconds=self.lease_s)
         async with self.db.write() as session:
             await claims.renew(session, OutboxMessage, ids, holder=self.holder, until=until)
+        if not await self.leases.acquire(SENDER_LEASE, self.lease_s):
+            self._lease_lost = True
+            return False
         return True  # rows already recorded are simply not renewed
 
-    async def _send_batch(self, rows: list[OutboxMessage]) -> tuple[int, bool]:
-        """(sent, whether a flood limit stopped the batch: the rest is released for later)."""
-        sent = 0
-        for index, row in enumerate(rows):
-            result = await self.send(row.chat_id, row.text)
-            await self._record(row, result)
-            sent += result.status is SendStatus.SENT
-            if result.status is SendStatus.RETRY_AFTER:
-                rest = [later.id for later in rows[index + 1 :]]
-                async with self.db.write() as session:
-                    await claims.finish(session, OutboxMessage, rest, holder=self.holder)
-                return sent, True  # the whole bot is rate limited: stop this round
-        return sent, False
+    async def _send_batch(self, rows: list[OutboxMessage]) -> int:
+        """Start each send, most urgent first, as soon as its chat and the overall rate allow;
+        every attempt is recorded when it ends. What a flood limit or a lost lease left unsent
+        is released for later. How many were sent."""
+        waiting = list(rows)
+        sending: list[asyncio.Task[bool]] = []
+        while waiting and not self._halted():
+            row = await self._next_ready(waiting)
+            await self.pace.overall.acquire()
+            if self._halted():
+                break
+            waiting.remove(row)
+            self.pace.sending(row.chat_id)
+            sending.append(asyncio.create_task(self._send_one(row)))
+        outcomes = await asyncio.gather(*sending, return_exceptions=True)
+        if waiting:
+            async with self.db.write() as session:
+                ids = [row.id for row in waiting]
+                await claims.finish(session, OutboxMessage, ids, holder=self.holder)
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
+        return sum(outcome is True for outcome in outcomes)
+
+    async def _next_ready(self, waiting: Sequence[OutboxMessage]) -> OutboxMessage:
+        """The first row (they are in order of urgency) whose chat may hear from us now."""
+        while True:
+            now = time.monotonic()
+            ready_at = [self.pace.ready_at(row.chat_id) for row in waiting]
+            for row, at in zip(waiting, ready_at, strict=True):
+                if at <= now:
+                    return row
+            await asyncio.sleep(min(ready_at) - now)
+
+    async def _send_one(self, row: OutboxMessage) -> bool:
+        result = await self.send(row.chat_id, row.text)
+        if result.status is SendStatus.RETRY_AFTER:
+            # The whole bot is rate limited: nothing more is sent for as long as Telegram asks.
+            wait = max(result.retry_after_s, 1.0)
+            self._paused_until = max(self._paused_until, time.monotonic() + wait)
+        await self._record(row, result)
+        return result.status is SendStatus.SENT
 
     async def _record(self, row: OutboxMessage, result: SendResult) -> None:
+        """Record this attempt, with any others that ended meanwhile: sends that end while a
+        record is being written are written together next (one transaction for many under
+        load, one per send when quiet). Returns once this attempt is on record."""
+        self._unrecorded.append((row, result))
+        async with self._recording:
+            attempts, self._unrecorded = self._unrecorded, []
+            if attempts:
+                await self._record_all(attempts)
+
+    async def _record_all(self, attempts: list[tuple[OutboxMessage, SendResult]]) -> None:
         now = utcnow()
-        attempts = row.attempts + 1
-        values: dict[str, object] = {"attempts": attempts}
-        match result.status:
-            case SendStatus.SENT:
-                values["sent_at"] = now
-            case SendStatus.BLOCKED:
-                values["failed"] = "blocked"
-            case SendStatus.REJECTED:
-                values["failed"] = f"rejected: {result.detail}"[:256]
-            case SendStatus.RETRY_AFTER | SendStatus.FAILED:
-                delay = result.retry_after_s or min(60.0, 2.0**attempts)
-                values["not_before"] = now + timedelta(seconds=delay)
-                if attempts >= MAX_ATTEMPTS:
-                    values["failed"] = f"gave up: {result.detail}"[:256]
+        recorded: list[int] = []
         async with self.db.write() as session:
-            recorded = await claims.finish(
-                session, OutboxMessage, [row.id], holder=self.holder, values=values
-            )
-            if result.status is SendStatus.BLOCKED:
-                await repo.set_blocked(session, row.chat_id)
-        if not recorded:  # our claim ran out and another worker took the row over
-            log.warning(
-                "outbox claim lost before the attempt was recorded",
-                extra={"outbox_id": row.id, "status": result.status},
-            )
-        elif result.status is not SendStatus.SENT:
-            log.info(
-                "outbox message not sent",
-                extra={"outbox_id": row.id, "status": result.status, "detail": result.detail},
-            )
+            for row, result in attempts:
+                values = _outcome(row, result, now)
+                recorded.append(
+                    await claims.finish(
+                        session, OutboxMessage, [row.id], holder=self.holder, values=values
+                    )
+                )
+                if result.status is SendStatus.BLOCKED:
+                    await repo.set_blocked(session, row.chat_id)
+        for (row, result), done in zip(attempts, recorded, strict=True):
+            if not done:  # our claim ran out and another worker took the row over
+                log.warning(
+                    "outbox claim lost before the attempt was recorded",
+                    extra={"outbox_id": row.id, "status": result.status},
+                )
+            elif result.status is not SendStatus.SENT:
+                log.info(
+                    "outbox message not sent",
+                    extra={"outbox_id": row.id, "status": result.status, "detail": result.detail},
+                )
+
+
+def _outcome(row: OutboxMessage, result: SendResult, now: datetime) -> dict[str, object]:
+    """What an attempt writes on its row."""
+    attempts = row.attempts + 1
+    values: dict[str, object] = {"attempts": attempts}
+    match result.status:
+        case SendStatus.SENT:
+            values["sent_at"] = now
+        case SendStatus.BLOCKED:
+            values["failed"] = "blocked"
+        case SendStatus.REJECTED:
+            values["failed"] = f"rejected: {result.detail}"[:256]
+        case SendStatus.RETRY_AFTER:
+            # Proof that nothing was delivered, and no fault of the message: never given up.
+            values["not_before"] = now + timedelta(seconds=result.retry_after_s)
+        case SendStatus.FAILED:
+            delay = min(60.0, 2.0**attempts)
+            values["not_before"] = now + timedelta(seconds=delay)
+            if attempts >= MAX_ATTEMPTS:
+                values["failed"] = f"gave up: {result.detail}"[:256]
+    return values
 
 
 def _due(now: datetime) -> list[ColumnElement[bool]]:
@@ -182,6 +343,24 @@ def _due(now: datetime) -> list[ColumnElement[bool]]:
         OutboxMessage.failed.is_(None),
         or_(OutboxMessage.not_before.is_(None), OutboxMessage.not_before <= now),
     ]
+
+
+def _priority() -> ColumnElement[Any]:
+    """A row's place in the queue by its kind (PRIORITY): lower is sent first."""
+    return case(
+        *((OutboxMessage.kind == kind, rank) for kind, rank in PRIORITY.items()), else_=OTHER
+    )
+
+
+def _one_per_chat(rows: Sequence[OutboxMessage], limit: int) -> list[OutboxMessage]:
+    """The first row of each chat, in the given order, at most `limit`."""
+    chats: set[int] = set()
+    kept: list[OutboxMessage] = []
+    for row in rows:
+        if row.chat_id not in chats and len(kept) < limit:
+            chats.add(row.chat_id)
+            kept.append(row)
+    return kept
 
 
 def claim_lease_s(interval_s: float) -> float:

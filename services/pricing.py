@@ -9,6 +9,7 @@ intermediate rounding. The catalog prices ~50k offers per refresh, so this is al
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 
 from services.money import CENT, MICRO, floor_decimal
@@ -18,6 +19,7 @@ __all__ = [
     "MICRO",
     "max_upstream_price",
     "otp_price",
+    "otp_pricer",
     "partial_refund",
     "smm_rate_per_1000",
     "smm_total",
@@ -76,6 +78,26 @@ def otp_price(
     """What a user pays for one activation: price x rate x (1 + markup/100), in micro-units,
     rounded UP to `step` (the store currency's smallest unit: CENT for USD, MICRO for JPY)."""
     return _marked_up(provider_price, rate, markup_percent, step)
+
+
+def otp_pricer(
+    rate: Decimal, markup_percent: Decimal, step: int = CENT
+) -> Callable[[Decimal], int]:
+    """otp_price() with the rate and markup fixed: the same result for every provider price,
+    for pricing many of them (the catalog prices ~15k distinct ones per provider and markup)."""
+    factor_n, factor_d = _factor(rate, markup_percent)
+    step = _integer("step", step)
+    if step <= 0:
+        raise ValueError("step must be positive")
+    numerator, denominator = factor_n * MICRO, factor_d * step
+
+    def price(provider_price: Decimal) -> int:
+        amount_n, amount_d = _ratio("provider price", provider_price)
+        if amount_n < 0:
+            raise ValueError(f"provider price must not be negative, got {provider_price}")
+        return _ceil_div(amount_n * numerator, amount_d * denominator) * step
+
+    return price
 
 
 def smm_rate_per_1000(

@@ -210,7 +210,7 @@ class SmmCatalog(RefreshingCatalog[SmmProvider, Sequence[SmmService], SmmService
     def _snapshot_items(self, items: tuple[SmmService, ...]) -> list[Any]:
         return [service.model_dump(mode="json") for service in items]
 
-    def _items_from_snapshot(self, values: list[Any]) -> tuple[SmmService, ...]:
+    def _items_from_snapshot(self, values: Any, version: int) -> tuple[SmmService, ...]:
         return tuple(SmmService.model_validate(s) for s in values)
 
     def _loads(self, data: str | bytes) -> Any:

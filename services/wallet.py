@@ -5,12 +5,16 @@ transaction. Functions join the caller's transaction (pass its session); they ne
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
+from typing import Any, cast
 
-from sqlalchemy import func, select, update
+from sqlalchemy import CursorResult, Executable, Table, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
 from db.models import LedgerEntry, User, utcnow
-from db.upsert import insert_ignore
+from db.upsert import insert_ignore_statement
 
 
 class WalletError(Exception):
@@ -53,6 +57,31 @@ def _check_amount(amount: int) -> None:
         raise ValueError(f"amount must be a positive int of micro-units, got {amount!r}")
 
 
+_USERS = cast(Table, User.__table__)
+# Built once: a debit is the hottest write there is, and a statement built per call costs more
+# CPU (construction, cache key) than SQLite takes to run it. Core, not ORM: no per-call
+# evaluation of the WHERE clause against the session's objects (`_debited` does that job).
+_DEBIT = (
+    update(_USERS)
+    .where(_USERS.c.id == bindparam("debit_user"), _USERS.c.balance >= bindparam("debit_amount"))
+    .values(balance=_USERS.c.balance - bindparam("debit_amount"))
+    .returning(_USERS.c.balance)
+)
+
+
+@cache
+def _ledger_insert(dialect: str) -> Executable:
+    """INSERT ... ON CONFLICT (idempotency_key) DO NOTHING, built once per dialect."""
+    return insert_ignore_statement(dialect, LedgerEntry, keys=["idempotency_key"])
+
+
+def _debited(session: AsyncSession, user_id: int, new_balance: int) -> None:
+    """A user record this session already holds shows the balance the debit left."""
+    user = session.identity_map.get(identity_key(User, user_id))
+    if user is not None:
+        set_committed_value(user, "balance", new_balance)
+
+
 async def _write_entry(
     session: AsyncSession,
     user_id: int,
@@ -66,21 +95,19 @@ async def _write_entry(
 ) -> bool:
     """Write the ledger row unless its key exists (also one a concurrent transaction is writing:
     the database waits for it). False: the key was used, nothing was written."""
-    return await insert_ignore(
-        session,
-        LedgerEntry,
-        {
-            "user_id": user_id,
-            "delta": delta,
-            "reason": reason,
-            "ref": ref,
-            "idempotency_key": key,
-            "admin_id": admin_id,
-            "comment": comment[:256] if comment else None,
-            "created_at": utcnow(),
-        },
-        keys=["idempotency_key"],
-    )
+    row: dict[str, Any] = {
+        "user_id": user_id,
+        "delta": delta,
+        "reason": reason,
+        "ref": ref,
+        "idempotency_key": key,
+        "admin_id": admin_id,
+        "comment": comment[:256] if comment else None,
+        "created_at": utcnow(),
+    }
+    statement = _ledger_insert(session.get_bind().dialect.name)
+    result = cast("CursorResult[Any]", await session.execute(statement, row))
+    return result.rowcount == 1
 
 
 async def debit(
@@ -100,18 +127,14 @@ async def debit(
     A reused key raises DuplicateOperation and the caller's transaction must roll back.
     """
     _check_amount(amount)
-    result = await session.execute(
-        update(User)
-        .where(User.id == user_id, User.balance >= amount)
-        .values(balance=User.balance - amount)
-        .returning(User.balance)
-    )
-    new_balance = result.scalar_one_or_none()
+    result = await session.execute(_DEBIT, {"debit_user": user_id, "debit_amount": amount})
+    new_balance: int | None = result.scalar_one_or_none()
     if new_balance is None:
         current = await session.scalar(select(User.balance).where(User.id == user_id))
         if current is None:
             raise UserNotFound(user_id)
         raise InsufficientFunds(missing=amount - current, balance=current)
+    _debited(session, user_id, new_balance)
     written = await _write_entry(
         session,
         user_id,

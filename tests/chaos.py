@@ -144,8 +144,8 @@ class ChaosReport:
             "ended and refunded by the upstream itself (none still open or delivered)",
             f"lost SMM orders resolved by the admin: {_counts(self.resolved)}",
             f"refunds: {self.refunds} ({format_money(self.refunded, 'USD')})",
-            f"sent: {_counts(self.sends)}; sent again after a kill (at most one message of "
-            f"each per kill): {_counts(self.resent)}",
+            f"sent: {_counts(self.sends)}; sent again after a kill (in flight when it "
+            f"fell): {_counts(self.resent)}",
             f"handler errors: {len(self.handler_errors)}, other errors logged: "
             f"{len(self.errors_logged)} (and as the faults call for: {_counts(self.alerts)})",
             f"mismatches: {len(self.mismatches)}",

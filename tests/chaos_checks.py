@@ -210,7 +210,12 @@ class Checker:
             if len(times) < marked:
                 self.fail(f"{where}: marked sent {marked}x, accepted {len(times)}x")
             elif self._surplus(
-                "outbox", times, len(times) - marked, where, unmarked=len(rows[key]) - marked
+                "outbox",
+                times,
+                len(times) - marked,
+                where,
+                unmarked=len(rows[key]) - marked,
+                chat=key[0],
             ):
                 self.resent_keys.add(key)
 
@@ -240,13 +245,19 @@ class Checker:
             self.resent["group messages"] = explained
 
     def _surplus(
-        self, channel: str, times: list[float], extra: int, where: str, unmarked: int = 0
+        self,
+        channel: str,
+        times: list[float],
+        extra: int,
+        where: str,
+        unmarked: int = 0,
+        chat: int | None = None,
     ) -> bool:
         """True when there were `extra` > 0 deliveries too many and kills explain them all
         (`unmarked`: rows that ended failed, not sent, as one whose mark a kill lost may)."""
         if extra <= 0:
             return False
-        resent, lost = self.kills.explain(channel, times, extra, unmarked)
+        resent, lost = self.kills.explain(channel, times, extra, unmarked, chat)
         if resent:
             self.resent[f"{channel} lines" if channel == "group" else channel] += resent
         if lost:
@@ -350,23 +361,31 @@ class Checker:
 
 
 class Kills:
-    """The kills' times, each explaining the resend of one message per channel (for the group:
-    every line of that one merged message)."""
+    """The kills' times, each explaining the resend of the messages in flight when it fell: in
+    the group, one message (every line of that one merged message; the group is sent one
+    message at a time); in the outbox, one message per chat (the outbox sends a batch
+    concurrently, one message per chat)."""
 
     def __init__(self, times: list[float]) -> None:
         self.times = sorted(times)
-        # channel -> kill -> the send it explains (its time: the message's identity)
-        self.used: dict[str, dict[int, float]] = defaultdict(dict)
+        # channel -> (kill, chat or None) -> the send it explains (its time: the message)
+        self.used: dict[str, dict[tuple[int, int | None], float]] = defaultdict(dict)
 
     def explain(
-        self, channel: str, times: list[float], extra: int, unmarked: int = 0
+        self,
+        channel: str,
+        times: list[float],
+        extra: int,
+        unmarked: int = 0,
+        chat: int | None = None,
     ) -> tuple[int, int]:
         """How many of `extra` surplus deliveries at `times` (sorted; the lines of one message
         share its time) kills explain: (sent again, sent but then recorded as failed). A kill
         explains the message in flight when it fell, the last one sent before it (within
         RECORD_WINDOW_S; up to SEND_LAG_S after it counts as before): each of its lines may come
         once more in a later message, or, when nothing came again, its row may have ended failed
-        (one of `unmarked`: the retry met a block). One message per kill and channel."""
+        (one of `unmarked`: the retry met a block). One message per kill and `chat` (None: per
+        kill)."""
         in_message = Counter(times)
         resent = lost = 0
         for index, at in enumerate(self.times):
@@ -379,8 +398,8 @@ class Kills:
             again = any(t > last and t > at for t in in_message)
             if not again and lost >= unmarked:
                 continue  # nothing sent again after it, nor a row that then failed
-            if self.used[channel].setdefault(index, last) != last:
-                continue  # this kill explains another message
+            if self.used[channel].setdefault((index, chat), last) != last:
+                continue  # this kill explains another message (to this chat)
             count = min(in_message[last], extra - resent - lost)
             if again:
                 resent += count
@@ -390,7 +409,7 @@ class Kills:
 
     def explains(self, channel: str) -> int:
         """How many kills explain a resend in `channel`."""
-        return len(self.used[channel])
+        return len({index for index, _ in self.used[channel]})
 
 
 def _occurrences(text: str, part: str) -> int:

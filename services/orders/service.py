@@ -43,10 +43,12 @@ class OrderService(Generic[CatalogT, ProviderT, RulesT, PresenterT]):
         self._poll_lock = asyncio.Lock()
         self._reconcile_lock = asyncio.Lock()
         self._stopped = False
+        self._stop = asyncio.Event()  # wakes a round that waits between upstream readings
 
     async def stop(self) -> None:
         """Shutdown: no new rounds, and let a running one finish."""
         self._stopped = True
+        self._stop.set()
         async with self._poll_lock, self._reconcile_lock:
             pass
 

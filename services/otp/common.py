@@ -3,9 +3,10 @@ state changes that every path ends in)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
@@ -46,6 +47,7 @@ FINISHED, CANCELLED, EXPIRED, FAILED = S.FINISHED, S.CANCELLED, S.EXPIRED, S.FAI
 OPEN = OTP.open
 ACTIVE = (WAITING, RECEIVED)
 CLOSED = tuple(state for state in S if state in OTP.final)
+CARDS_AT_ONCE = 8  # activation cards refreshed at once after a poll round's codes
 
 
 # --- what the service tells its callers ------------------------------------------------------
@@ -95,6 +97,9 @@ class OtpRules:
     card_refresh_s: float = 30.0
     poll_interval_s: float = 5.0
     rate_limits: dict[str, int] = field(default_factory=dict)  # provider -> requests/min
+    # While orders wait, an order list is read as often as this share of its provider's rate
+    # limit allows (services/otp/polling.py); 0 = every poll_interval_s only.
+    poll_rate_share: float = 0.5
     # How long a buy may take, every provider asked in turn: its claim's length. Past it,
     # a buy left 'buying' (its process died) is reconciled.
     buy_lease_s: float = 120.0
@@ -271,41 +276,77 @@ class OtpBase(OrderService[OtpCatalog, OtpProvider, OtpRules, Presenter]):
                 )
 
     async def _code_arrived(self, activation: Activation, status: OtpStatus) -> Activation:
+        moved, languages = await self._codes_arrived([(activation, status)])
+        await self._refresh_cards(moved.values(), languages)
+        return moved.get(activation.id) or await self.get(activation.id)
+
+    async def _codes_arrived(
+        self, arrivals: Sequence[tuple[Activation, OtpStatus]]
+    ) -> tuple[dict[int, Activation], dict[int, str | None]]:
+        """Codes the customers have not seen (a poll round brings many), in one transaction:
+        each activation moves to 'received' in a conditional UPDATE of its own (a code already
+        shown, or an order closed meanwhile, moves nothing) and its message goes to the
+        outbox. Returns the activations that moved, as committed, and their users' languages
+        (for their cards, which the caller refreshes)."""
         now = self.clock()
-        language = None
+        moved: dict[int, Activation] = {}
+        languages: dict[int, str | None] = {}
         async with self.db.write() as session:
-            moved = await core.move(
-                session,
-                "otp",
-                activation.id,
-                ACTIVE,
-                RECEIVED,
-                now=now,
-                values={
-                    "code": status.code,
-                    "sms_text": status.text,
-                    "codes": Activation.codes + 1,
-                },
-                where=[or_(Activation.code.is_(None), Activation.code != status.code)],
-            )
-            if moved is not None and self.presenter is not None:
-                fresh = await session.get_one(Activation, activation.id)
-                language = await session.scalar(
-                    select(User.language).where(User.id == moved.user_id)
-                )
-                text = self.presenter.code_text(fresh, language or "en")
-                await outbox.enqueue(session, moved.user_id, text, "otp:code")
-                await self.notifier.emit(
+            ids = []
+            for activation, status in arrivals:
+                done = await core.move(
                     session,
-                    "code",
-                    order=f"otp:{activation.id}",
-                    provider=activation.provider or "?",
+                    "otp",
+                    activation.id,
+                    ACTIVE,
+                    RECEIVED,
+                    now=now,
+                    values={
+                        "code": status.code,
+                        "sms_text": status.text,
+                        "codes": Activation.codes + 1,
+                    },
+                    where=[or_(Activation.code.is_(None), Activation.code != status.code)],
                 )
-        updated = await self.get(activation.id)
-        if moved is not None:
-            log.info("code received", extra={"activation_id": activation.id})
-            await self._refresh_card(updated, language)
-        return updated
+                if done is not None:
+                    ids.append(activation.id)
+            if ids:
+                rows = await session.execute(select(Activation).where(Activation.id.in_(ids)))
+                moved = {a.id: a for a in rows.scalars()}
+                users = {a.user_id for a in moved.values()}
+                found = await session.execute(
+                    select(User.id, User.language).where(User.id.in_(users))
+                )
+                languages = {user_id: language for user_id, language in found}
+            if self.presenter is not None:
+                for activation_id in ids:
+                    fresh = moved[activation_id]
+                    language = languages.get(fresh.user_id) or "en"
+                    text = self.presenter.code_text(fresh, language)
+                    await outbox.enqueue(session, fresh.user_id, text, "otp:code")
+                    await self.notifier.emit(
+                        session,
+                        "code",
+                        order=f"otp:{activation_id}",
+                        provider=fresh.provider or "?",
+                    )
+        for activation_id in moved:
+            log.info("code received", extra={"activation_id": activation_id})
+        return moved, languages
+
+    async def _refresh_cards(
+        self, activations: Iterable[Activation], languages: Mapping[int, str | None]
+    ) -> None:
+        """A few at once: each is a Bot API call."""
+        if self.presenter is None:
+            return
+        semaphore = asyncio.Semaphore(CARDS_AT_ONCE)
+
+        async def one(activation: Activation) -> None:
+            async with semaphore:
+                await self._refresh_card(activation, languages.get(activation.user_id))
+
+        await asyncio.gather(*(one(a) for a in activations))
 
     async def _refresh_card(self, activation: Activation, language: str | None) -> None:
         if self.presenter is None or activation.card_message_id is None:
@@ -449,7 +490,6 @@ class OtpBase(OrderService[OtpCatalog, OtpProvider, OtpRules, Presenter]):
             pass  # ended upstream already: nothing to finish
         except ProviderError as exc:
             raise TryLater() from exc
-
 
 
 def supports(providers: Mapping[str, OtpProvider], activation: Activation, feature: str) -> bool:

@@ -193,6 +193,12 @@ class OtpProvider(ProviderBase):
         """The upstream's list of our open orders (reconciliation)."""
         raise NotSupported("order list", provider=self.name)
 
+    async def active_statuses(self) -> dict[str, OtpStatus]:
+        """Order id -> status of each order in the upstream's list (the poller's reading of
+        it); an adapter whose list is long may read only what this needs."""
+        orders = await self.active_orders()
+        return {order.order_id: order.status for order in orders if order.status is not None}
+
 
 # --- SMM ----------------------------------------------------------------------------------------
 

@@ -13,9 +13,10 @@ it is the id that `buy()` uses for that ISO; any other id with the same ISO (e.g
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -53,6 +54,8 @@ KIND = "smsactivate"
 _PREFIX = f"{KIND}:"
 _PAGE = 100  # getActiveActivations page size (HeroSMS caps `limit` at 100)
 _MAX_PAGES = 50
+_WAITING = OtpStatus(state=OtpState.WAITING)  # one for every order of a list without a code
+T = TypeVar("T")
 
 # Error tokens of every host; matched by exact value or exact prefix, longest first.
 _ERROR_TOKENS: dict[str, type[ProviderError]] = {
@@ -188,6 +191,15 @@ def _sms_codes(value: Any) -> list[str]:
     if isinstance(value, list):
         return [str(item).strip() for item in value if item is not None and str(item).strip()]
     return [str(value)]
+
+
+def _item_status(item: dict[str, Any]) -> OtpStatus:
+    """An order list item's status: the last code it shows, or waiting."""
+    codes = _sms_codes(item.get("smsCode"))
+    if not codes:
+        return _WAITING
+    texts = _sms_codes(item.get("smsText"))
+    return OtpStatus(state=OtpState.CODE, code=codes[-1], text=texts[-1] if texts else None)
 
 
 def _clean_code(text: str) -> str:
@@ -510,22 +522,33 @@ class SmsActivateProvider(OtpProvider):
         await self._set_status(order_id, 3, ["ACCESS_RETRY_GET"])
 
     async def active_orders(self) -> list[OtpActiveOrder]:
-        seen: dict[str, OtpActiveOrder] = {}
+        return list((await self._walk_active(self._keyed_order)).values())
+
+    async def active_statuses(self) -> dict[str, OtpStatus]:
+        """The poller's reading of the list: only each order's status (at 10,000 orders a
+        full OtpActiveOrder each costs seconds and tens of MB for what the poller ignores)."""
+        return await self._walk_active(self._keyed_status)
+
+    async def _walk_active(self, convert: Callable[[Any, str], tuple[str, T]]) -> dict[str, T]:
+        """Every page of getActiveActivations, each item converted, by order id."""
+        seen: dict[str, T] = {}
         for page in range(_MAX_PAGES):
-            items = await self._active_page(page * _PAGE)
-            fresh = [order for order in items if order.order_id not in seen]
-            seen.update((order.order_id, order) for order in fresh)
+            items, raw = await self._active_page(page * _PAGE)
+            converted = [convert(item, raw) for item in items]
+            fresh = [(order_id, value) for order_id, value in converted if order_id not in seen]
+            seen.update(fresh)
             # Hosts without paging ignore start/limit and answer everything at once: a page
             # longer than asked for, or with nothing new, ends the walk.
             if len(items) != _PAGE or not fresh:
                 break
-        return list(seen.values())
+        return seen
 
-    async def _active_page(self, start: int) -> list[OtpActiveOrder]:
+    async def _active_page(self, start: int) -> tuple[list[Any], str]:
+        """The items of one page, and the answer they came in (for errors)."""
         action = "getActiveActivations"
         text = await self._call(action, {"start": str(start), "limit": str(_PAGE)})
         if matches(text, "NO_ACTIVATIONS") or self._problem(text)[0] == "NO_ACTIVATIONS":
-            return []
+            return [], text
         data = self._json(action, text)
         items = data.get("activeActivations", data.get("data")) if isinstance(data, dict) else None
         if isinstance(items, dict):
@@ -534,7 +557,20 @@ class SmsActivateProvider(OtpProvider):
             items = []
         if not isinstance(items, list):
             raise self._unreadable(action, text)
-        return [self._active_order(item, text) for item in items]
+        return items, text
+
+    def _keyed_order(self, item: Any, raw: str) -> tuple[str, OtpActiveOrder]:
+        order = self._active_order(item, raw)
+        return order.order_id, order
+
+    def _keyed_status(self, item: Any, raw: str) -> tuple[str, OtpStatus]:
+        order_id = (
+            _id_text(item.get("activationId", item.get("id"))) if isinstance(item, dict) else None
+        )
+        if order_id is None:
+            # Skipping it could close an order that exists: refuse the whole list instead.
+            raise self._unreadable("getActiveActivations", raw)
+        return order_id, _item_status(item)
 
     def _active_order(self, item: Any, raw: str) -> OtpActiveOrder:
         if not isinstance(item, dict):
@@ -544,13 +580,7 @@ class SmsActivateProvider(OtpProvider):
         if order_id is None or phone is None:
             # Skipping it could refund an order that exists: refuse the whole list instead.
             raise self._unreadable("getActiveActivations", raw)
-        codes = _sms_codes(item.get("smsCode"))
-        texts = _sms_codes(item.get("smsText"))
-        status = (
-            OtpStatus(state=OtpState.CODE, code=codes[-1], text=texts[-1] if texts else None)
-            if codes
-            else OtpStatus(state=OtpState.WAITING)
-        )
+        status = _item_status(item)
         service = _id_text(item.get("serviceCode", item.get("service")))
         country = _id_text(item.get("countryCode", item.get("country")))
         created = _parse_time(item.get("activationTime"))

@@ -6,9 +6,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from sqlalchemy import update
 
-from db.models import User
+from db import repositories as repo
 from tests.conftest import ADMIN_ID, eventually
 from tests.e2e.test_otp_journey import (
     FAST,
@@ -253,7 +252,7 @@ async def test_a_banned_user_cannot_buy_but_can_still_cancel(start_bot, tg, sa) 
     await buy_telegram_in_russia(alice)
     card = alice.last()
     async with bot.db.write() as session:
-        await session.execute(update(User).where(User.id == ALICE).values(banned=True))
+        await repo.set_banned(session, ALICE, True)  # as /ban does: this process sees it at once
     await alice.send("/start")
     answer = await alice.press("📱 Buy a number")
     assert answer.text.startswith("⛔ Your account is restricted.")

@@ -41,9 +41,7 @@ def group_text(tg) -> str:
 async def place(bot, quantity: int, runs: int | None = None, token: str = "t1"):
     smm, item = bot.app.smm, followers(bot)
     interval = 15 if runs else None
-    draft = SmmDraft(
-        service=item.key, link=LINK, quantity=quantity, runs=runs, interval=interval
-    )
+    draft = SmmDraft(service=item.key, link=LINK, quantity=quantity, runs=runs, interval=interval)
     price = pricing.smm_total(RATE, quantity, runs or 1)
     order = await smm.create(ALICE, draft, price, token)
     return await smm.execute(order.id), price
@@ -242,9 +240,7 @@ async def test_a_partial_without_remains_is_an_alert_not_a_zero_refund(
     upstream.remains = remains  # "" or left out of the answer
     if remains is None:
         entry = form.fake._order_entry
-        form.fake._order_entry = lambda o: {
-            k: v for k, v in entry(o).items() if k != "remains"
-        }
+        form.fake._order_entry = lambda o: {k: v for k, v in entry(o).items() if k != "remains"}
     await grace_passes(bot)
     (row,) = await smm_rows(bot)
     assert (row.status, row.refunded) == ("unknown", 0)
@@ -262,12 +258,10 @@ async def refill_requested(start_bot, tg, form, language: str = "en"):
     form.offer_followers(refill=True, cancel=False)
     bot, alice = await open_shop(start_bot, tg, form, **{**MANUAL_POLL, "notify_chat_id": GROUP})
     if language == "ru":
-        from sqlalchemy import update
-
-        from db.models import User
+        from db import repositories as repo
 
         async with bot.db.write() as session:
-            await session.execute(update(User).where(User.id == ALICE).values(language="ru"))
+            await repo.set_language(session, ALICE, "ru")  # as the language screen does
     order, _ = await place(bot, 777)
     (upstream,) = form.orders.values()
     form.set_status(upstream.order_id, "Completed", remains=0)

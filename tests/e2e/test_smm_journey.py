@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
-from db.models import SmmOrder, User, utcnow
+from db import repositories as repo
+from db.models import SmmOrder, utcnow
 from services import pricing
 from services.smm import SmmDraft
 from services.smm_catalog import SmmItem
@@ -586,7 +587,7 @@ async def test_a_banned_user_cannot_order_but_sees_their_orders(start_bot, tg) -
     await alice.press("Likes")
     order_data = alice.find_button("🛒 Order")[1]["callback_data"]
     async with bot.db.write() as session:
-        await session.execute(update(User).where(User.id == ALICE).values(banned=True))
+        await repo.set_banned(session, ALICE, True)  # as /ban does: this process sees it at once
     answer = await alice.press_data(order_data)
     assert answer.text.startswith("⛔")
     await alice.send("/start")

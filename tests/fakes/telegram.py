@@ -2,8 +2,9 @@
 
 It implements what the bot uses (getMe, getUpdates with real long polling, sendMessage,
 editMessageText, editMessageReplyMarkup, answerCallbackQuery, deleteMessage, setMyCommands,
-and setWebhook, deleteWebhook and getWebhookInfo with updates POSTed to the webhook the way
-Telegram does it: tests/fakes/telegram_webhook.py), records every call, enforces Telegram's
+Telegram Stars payments: tests/fakes/telegram_stars.py, and setWebhook, deleteWebhook and
+getWebhookInfo with updates POSTed to the webhook the way Telegram does it:
+tests/fakes/telegram_webhook.py), records every call, enforces Telegram's
 rules (4,096-character texts, 64-byte callback data, valid HTML with parse_mode=HTML, "message
 is not modified") and can be told to fail: 429 with retry_after, 403 for users who blocked the
 bot, any error once.
@@ -28,6 +29,7 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.fakes.telegram_stars import StarsApi
 from tests.fakes.telegram_webhook import WebhookApi
 
 BOT_USER = {
@@ -181,9 +183,10 @@ class CallbackAnswer:
     show_alert: bool
 
 
-class FakeTelegram(WebhookApi):
+class FakeTelegram(WebhookApi, StarsApi):
     def __init__(self, token: str = "123456:TEST-TOKEN-abcdefghijklmnop") -> None:
         self._init_webhook()
+        self._init_stars()  # tests/fakes/telegram_stars.py
         self.token = token
         self.calls: list[Call] = []
         self.chats: dict[int, list[Msg]] = defaultdict(list)
@@ -200,6 +203,7 @@ class FakeTelegram(WebhookApi):
         self._closing = False
         self._runner: web.AppRunner | None = None
         self.get_updates_calls = 0
+        self.confirmed_offset = 0  # getUpdates' highest offset: every update below it is gone
         self.error_counts: Counter[int] = Counter()  # error answers given, by error code
         self._chaos_rate = 0.0
         self._chaos_rng = random.Random()
@@ -394,6 +398,7 @@ class FakeTelegram(WebhookApi):
         limit = int(params.get("limit", 100) or 100)
         if offset:
             self._updates = [u for u in self._updates if u["update_id"] >= offset]
+            self.confirmed_offset = max(self.confirmed_offset, offset)  # updates below: handed
         deadline = time.monotonic() + timeout
         async with self._changed:
             while not self._updates and not self._closing:

@@ -287,7 +287,7 @@ async def test_country_overrides_win() -> None:
 
 
 async def test_a_non_ascii_country_override_is_kept_as_text() -> None:
-    """"²".isdigit() is True but int("²") raises: the override still loads, sorted last."""
+    """ "²".isdigit() is True but int("²") raises: the override still loads, sorted last."""
     overrides = {"²": "DE", "999": "DE", "12": "US"}
     async with running({"country_overrides": overrides}) as (fake, provider):
         fake.set_price("999", "tg", "0.5", 5)
@@ -896,6 +896,33 @@ async def test_active_orders_unreadable(
     fake.reply("getActiveActivations", body)
     with pytest.raises(BadResponse):
         await provider.active_orders()
+
+
+async def test_active_statuses_are_the_order_lists_statuses(
+    provider: SmsActivateProvider, fake: FakeSmsActivate
+) -> None:
+    """The poller's lean reading of the list says what active_orders() says of each status."""
+    assert await provider.active_statuses() == {}
+    first = await provider.buy("RU", "telegram", client_ref="a")
+    second = await provider.buy("US", "telegram", client_ref="b")
+    fake.deliver_sms(second.order_id, "111", "Telegram code 111")
+    fake.deliver_sms(second.order_id, "222", "Telegram code 222")
+    statuses = await provider.active_statuses()
+    assert statuses == {
+        first.order_id: OtpStatus(state=OtpState.WAITING),
+        second.order_id: OtpStatus(state=OtpState.CODE, code="222", text="Telegram code 222"),
+    }
+    assert statuses == {o.order_id: o.status for o in await provider.active_orders()}
+
+
+async def test_active_statuses_refuse_an_item_without_an_id(
+    provider: SmsActivateProvider, fake: FakeSmsActivate
+) -> None:
+    """Skipping it could close an order that exists: the whole list is refused."""
+    body = '{"status":"success","activeActivations":[{"smsCode":"1"}]}'
+    fake.reply("getActiveActivations", body)
+    with pytest.raises(BadResponse):
+        await provider.active_statuses()
 
 
 # --- reads under faults ------------------------------------------------------------------------

@@ -4,6 +4,7 @@ that feeds it when no upstream is configured."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import inspect
 import json
 import logging
@@ -12,11 +13,18 @@ from collections.abc import Callable, Sequence
 from decimal import Decimal
 
 import pytest
+from sqlalchemy import update
 
 from bench.catalog import generate_price_list, parse_prices
+from db.engine import Database
+from db.migrate import upgrade
+from db.models import CatalogSnapshot
+from services import catalog as catalog_module
 from services.catalog import MarkupRule, Offer, OtpCatalog, paginate
+from services.catalog_refresh import gc_paused
+from services.catalog_store import OTP, SnapshotSync, load_snapshot
 from services.money import loads
-from services.pricing import otp_price
+from services.pricing import otp_price, otp_pricer
 from services.providers.base import OtpOffer, OtpProvider, OtpPurchase, OtpState, OtpStatus
 from services.providers.config import ProviderConfig
 from services.providers.demo import DEMO_SOLD_OUT, DemoOtpProvider
@@ -253,6 +261,26 @@ async def test_markup_rule_per_provider_and_per_item_with_exact_micro() -> None:
     assert catalog.offers("RU", "whatsapp")[0].user_price_micro == 1_080_000
 
 
+@pytest.mark.parametrize(
+    ("rate", "markup", "step"),
+    [("0.011", "20", 10_000), ("1", "0", 10_000), ("0.0137", "33.3", 1), ("95.5", "-99.9", 500)],
+)
+def test_otp_pricer_prices_as_otp_price(rate: str, markup: str, step: int) -> None:
+    """The catalog prices through pricing.otp_pricer() (the factor reduced once per rate and
+    markup): to the micro-unit what otp_price() gives, for whole, 2-dp, tiny and huge prices."""
+    price = otp_pricer(D(rate), D(markup), step)
+    samples = [D(n) / 100 for n in range(0, 20_001, 37)]
+    samples += [D("1e-9"), D("123456789.123456789"), D("1E+3"), D("4"), D("0.30")]
+    for value in samples:
+        assert price(value) == otp_price(value, D(rate), D(markup), step), value
+    with pytest.raises(ValueError):
+        price(D("-1"))
+    with pytest.raises(TypeError):
+        price(1.5)  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        otp_pricer(D(rate), D("-100"), step)
+
+
 async def test_plain_callable_rule_and_rebuild_reprices_without_fetching() -> None:
     usd, rub = two_providers()
     markups = {"value": D("20")}
@@ -422,11 +450,40 @@ async def test_bad_prices_and_counts_drop_only_their_offer(caplog) -> None:
     assert catalog.offers("RU", "telegram")[0].user_price_micro == 220_000  # 20 x 0.011
 
 
+def append_offer(columns: dict, country: str, service: str, price: str, stock: object) -> None:
+    """One more offer in a version 2 snapshot's columns of one provider."""
+    columns["places"].append([country, country.lower(), None])
+    columns["products"].append([service, service, None])
+    columns["prices"].append(price)
+    columns["place"].append(len(columns["places"]) - 1)
+    columns["product"].append(len(columns["products"]) - 1)
+    columns["price"].append(len(columns["prices"]) - 1)
+    columns["stock"].append(stock)
+
+
 async def test_bad_prices_in_a_snapshot_drop_only_their_offer() -> None:
     usd, rub = two_providers()
     catalog = catalog_of(usd, rub)
     await catalog.refresh()
     snapshot = json.loads(catalog.to_json())
+    columns = snapshot["providers"]["tv"]["offers"]
+    append_offer(columns, "RU", "viber", "-1", 5)
+    append_offer(columns, "US", "viber", "0", 5)
+    append_offer(columns, "GB", "viber", "1", -5)
+    restored = catalog_of(*two_providers())
+    assert await restored.load_json(json.dumps(snapshot)) == 2
+    assert restored.offer_count() == catalog.offer_count()
+    assert restored.offers("RU", "viber") == ()
+    assert restored.offers("US", "viber") == ()
+    assert restored.offers("GB", "viber") == ()
+    assert restored.offers("RU", "telegram") == catalog.offers("RU", "telegram")
+
+
+async def test_bad_prices_in_a_version_1_snapshot_drop_only_their_offer() -> None:
+    usd, rub = two_providers()
+    catalog = catalog_of(usd, rub)
+    await catalog.refresh()
+    snapshot = json.loads(version_1(catalog))
     snapshot["providers"]["tv"]["offers"].append(["RU", "viber", "-1", 5, "ru", "viber"])
     snapshot["providers"]["tv"]["offers"].append(["US", "viber", "0", 5, "us", "viber"])
     snapshot["providers"]["tv"]["offers"].append(["GB", "viber", "1", -5, "gb", "viber"])
@@ -522,12 +579,42 @@ async def test_search() -> None:
 # --- snapshot ------------------------------------------------------------------------------
 
 
+def version_1(catalog: OtpCatalog) -> str:
+    """The catalog's snapshot as main wrote it before version 2: an array per offer."""
+    providers = {}
+    for name, source in catalog._sources.items():
+        if source.fetched_at is None:
+            continue
+        offers = []
+        for country, service, price, stock, native_c, native_s, c_name, s_name in source.items:
+            values = [country, service, str(price), stock, native_c, native_s]
+            offers.append([*values, c_name, s_name] if c_name or s_name else values)
+        providers[name] = {"fetched_at": source.fetched_at.isoformat(), "offers": offers}
+    return json.dumps({"v": 1, "providers": providers})
+
+
+def same_catalog(a: OtpCatalog, b: OtpCatalog) -> None:
+    assert a.offer_count() == b.offer_count()
+    for lang in ("en", "ru"):
+        for sort in ("name", "price"):
+            assert a.countries(sort, lang) == b.countries(sort, lang)  # type: ignore[arg-type]
+            for slug in a.all_services():
+                ours = a.countries_for_service(slug, sort, lang)  # type: ignore[arg-type]
+                assert ours == b.countries_for_service(slug, sort, lang)  # type: ignore[arg-type]
+    for country in a.countries():
+        assert a.services(country.iso) == b.services(country.iso)
+        assert a.services(country.iso, "price") == b.services(country.iso, "price")
+        for item in a.services(country.iso):
+            assert a.offers(country.iso, item.slug) == b.offers(country.iso, item.slug)
+            assert a.service_name(item.slug) == b.service_name(item.slug)
+
+
 async def test_snapshot_round_trip_reprices_with_current_markups() -> None:
     usd, rub = two_providers()
     catalog = catalog_of(usd, rub)
     await catalog.refresh()
     snapshot = catalog.to_json()
-    assert json.loads(snapshot)["v"] == 1
+    assert json.loads(snapshot)["v"] == 2
     assert "0.30" in snapshot  # prices kept as text, never floats
     assert "GB" not in snapshot  # out-of-stock offers are not kept
 
@@ -603,6 +690,185 @@ async def test_unreadable_snapshot_loads_nothing(junk: str, caplog) -> None:
         assert await catalog.load_json(junk) == 0
     assert "unreadable snapshot" in caplog.text
     assert catalog.countries() == ()
+
+
+_FETCHED = '"fetched_at": "2024-01-01T00:00:00+00:00"'
+_PLACES = '"places": [["RU", "ru", null]], "products": [["telegram", "telegram", null]]'
+
+
+def _columns(
+    prices: str = '["0.3"]', place: str = "[0]", price: str = "[0]", stock: str = "[1]"
+) -> str:
+    columns = f'"prices": {prices}, "place": {place}, "product": [0], "price": {price}'
+    offers = f'{{{_PLACES}, {columns}, "stock": {stock}}}'
+    return f'{{"v": 2, "providers": {{"tv": {{{_FETCHED}, "offers": {offers}}}}}}}'
+
+
+@pytest.mark.parametrize(
+    "junk",
+    [
+        _columns(prices="[0.3]"),  # a float price
+        _columns(prices='["NaN"]'),
+        _columns(prices='["Infinity"]'),
+        _columns(prices='["zero"]'),
+        _columns(place="[1]"),  # no such place
+        _columns(place="[-1]"),  # would wrap around
+        _columns(price="[true]"),
+        _columns(stock="[true]"),
+        _columns(stock='["5"]'),
+        _columns(stock="[1, 2]"),  # columns of different lengths
+        _columns().replace('["RU", "ru", null]', '["RU", 7, null]'),
+        _columns().replace('["telegram", "telegram", null]', '["telegram", "telegram", 5]'),
+        _columns().replace('"v": 2', '"v": 3'),
+        _columns().replace('"v": 2', '"v": true'),
+        _columns().replace('"stock": [1]', '"stock": null'),
+    ],
+)
+async def test_unreadable_version_2_snapshot_loads_nothing(junk: str, caplog) -> None:
+    catalog = catalog_of(*two_providers())
+    assert await catalog.load_json(_columns()) == 1  # the well-formed one is read
+    assert catalog.offers("RU", "telegram")[0].upstream_price == D("0.3")
+    fresh = catalog_of(*two_providers())
+    with caplog.at_level(logging.WARNING, logger="services.catalog"):
+        assert await fresh.load_json(junk) == 0
+    assert "unreadable snapshot" in caplog.text
+    assert fresh.countries() == ()
+
+
+async def test_a_version_1_snapshot_still_loads_as_the_same_catalog() -> None:
+    """A snapshot written before the upgrade (version 1) gives the catalog a version 2 one does."""
+    usd, rub = two_providers()
+    rub.items.append(offer("fivesim:atlantis", "x1", "1.5", 4, country_name="atlantis"))
+    usd.items.append(offer("ZZ", "zz9", "2", 3, service_name="Zeta Nine"))
+    catalog = catalog_of(usd, rub)
+    await catalog.refresh()
+    old, new = catalog_of(*two_providers()), catalog_of(*two_providers())
+    assert await old.load_json(version_1(catalog)) == 2
+    assert await new.load_json(catalog.to_json()) == 2
+    same_catalog(old, catalog)
+    same_catalog(new, catalog)
+    assert new.country_name("fivesim:atlantis") == "atlantis"
+    assert new.service_name("zz9") == "Zeta Nine"
+
+
+async def test_snapshot_holds_each_distinct_value_once() -> None:
+    rub = FakeOtp("5sim", "RUB", [offer("RU", f"app{i}", "4", 10 + i) for i in range(50)])
+    catalog = catalog_of(rub)
+    await catalog.refresh()
+    columns = json.loads(catalog.to_json())["providers"]["5sim"]["offers"]
+    assert columns["places"] == [["RU", "ru", None]]
+    assert columns["prices"] == ["4"]
+    assert len(columns["products"]) == 50
+    assert columns["stock"] == [10 + i for i in range(50)]
+
+
+async def test_snapshot_through_the_database(database_url: str) -> None:
+    """The lease holder saves; another process follows with SnapshotSync; a restarted one
+    loads an old (version 1) snapshot left in the database by the previous release."""
+    db = Database(database_url)
+    await upgrade(db)
+    try:
+        usd, rub = two_providers()
+        catalog = catalog_of(usd, rub)
+        await catalog.refresh()
+        await SnapshotSync(db, catalog).save()
+        follower = catalog_of(*two_providers())
+        assert await SnapshotSync(db, follower).sync()
+        same_catalog(follower, catalog)
+
+        async with db.write() as session:
+            await session.execute(
+                update(CatalogSnapshot)
+                .where(CatalogSnapshot.kind == OTP)
+                .values(data=version_1(catalog))
+            )
+        restarted = catalog_of(*two_providers())
+        assert await load_snapshot(db, restarted) is not None
+        same_catalog(restarted, catalog)
+    finally:
+        await db.dispose()
+
+
+async def test_a_float_price_equal_to_a_priced_one_is_still_dropped() -> None:
+    """Prices are remembered by value, and Decimal("1.5") == 1.5: a float must not borrow the
+    price of an equal Decimal (main sold it when the Decimal came first in the same build)."""
+    good = OtpOffer.model_construct(
+        country="RU",
+        service="a",
+        price=D("1.5"),
+        stock=1,
+        native_country="ru",
+        native_service="a",
+    )
+    bad = OtpOffer.model_construct(
+        country="US", service="a", price=1.5, stock=1, native_country="us", native_service="a"
+    )
+    catalog = catalog_of(FakeOtp("tv", "USD", [good, bad]))
+    await catalog.refresh()
+    assert catalog.offers("RU", "a")[0].user_price_micro == 1_800_000
+    assert catalog.offers("US", "a") == ()
+    await catalog.refresh()  # and not from the last build's prices either
+    assert catalog.offers("US", "a") == ()
+
+
+async def test_a_refresh_reprices_only_what_changed(monkeypatch) -> None:
+    priced: list[object] = []
+    real = catalog_module._user_price
+
+    def counting(price, pricer):  # type: ignore[no-untyped-def]
+        priced.append(price)
+        return real(price, pricer)
+
+    monkeypatch.setattr(catalog_module, "_user_price", counting)
+    usd, rub = two_providers()
+    catalog = catalog_of(usd, rub)
+    await catalog.refresh()
+    assert len(priced) == 6  # every distinct (price, rate, markup) once
+    priced.clear()
+    await catalog.refresh()
+    assert priced == []
+    usd.items[0] = offer("RU", "telegram", "0.31", 50)
+    await catalog.refresh()
+    assert priced == [D("0.31")]
+    assert catalog.offers("RU", "telegram")[0].user_price_micro == 270_000  # 5sim's, cheaper
+    assert catalog.offers("RU", "telegram")[1].user_price_micro == 380_000  # 0.31 x 1.2 -> 0.372
+    priced.clear()
+    catalog.set_price_rule(MarkupRule(default=D(0)))
+    await catalog.rebuild()  # a new markup: every price again
+    assert len(priced) == 6
+    assert catalog.offers("RU", "telegram")[1].user_price_micro == 310_000
+
+
+async def test_a_price_rule_failing_for_one_offer_drops_only_it() -> None:
+    def rule(provider: str, country: str, service: str) -> Decimal:
+        if (country, service) == ("RU", "whatsapp"):
+            raise ValueError("broken rule")
+        return D(-100) if (country, service) == ("US", "telegram") else D(20)
+
+    catalog = catalog_of(*two_providers())
+    catalog.set_price_rule(rule)
+    await catalog.rebuild()
+    await catalog.refresh()
+    assert catalog.offers("RU", "whatsapp") == ()
+    assert catalog.offers("US", "telegram") == ()  # -100 %: refused by the formula
+    assert catalog.offers("RU", "telegram")[0].user_price_micro == 270_000
+    assert catalog.offer_count() == 4
+
+
+def test_gc_pauses_nest_and_restore_the_collector() -> None:
+    assert gc.isenabled()
+    with gc_paused():
+        with gc_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()  # the outer pause still runs
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with gc_paused():
+            pass
+        assert not gc.isenabled()  # it was off before: it stays off
+    finally:
+        gc.enable()
 
 
 # --- a 5sim-sized price list -----------------------------------------------------------------
@@ -687,14 +953,16 @@ async def test_5sim_sized_price_list(price_list: bytes, parser: str) -> None:
     telegram = catalog.countries_for_service("telegram")
     assert [c.min_price_micro for c in telegram] == sorted(c.min_price_micro for c in telegram)
 
+    snapshot = catalog.to_json()
+    assert len(snapshot) < 1_500_000  # ~2.8 MB as an array per offer (version 1)
     restored = await OtpCatalog.from_json(
-        catalog.to_json(),
+        snapshot,
         [FakeOtp("5sim", "RUB", [])],
         rates={"5sim": RUB},
         price_rule=MarkupRule(default=D(20)),
     )
     assert restored.offer_count() == report.offers
-    assert restored.services("RU") == catalog.services("RU")
+    same_catalog(restored, catalog)
 
 
 def catalog_iso(catalog: OtpCatalog, native_country: str) -> str:
