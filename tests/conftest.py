@@ -11,6 +11,8 @@ import pytest
 
 from bot.app import App, build_app, run
 from bot.settings import Settings
+from db.engine import Database
+from db.migrate import upgrade
 from services import wallet
 from tests import databases, redis_server
 from tests.fakes.telegram import FakeTelegram
@@ -151,6 +153,16 @@ def database_url(request: pytest.FixtureRequest, database_backend: str, tmp_path
 
 
 @pytest.fixture
+async def two(database_url: str) -> AsyncIterator[tuple[Database, Database]]:
+    """Two processes' databases: two engines on the test's one database."""
+    first, second = Database(database_url), Database(database_url)
+    await upgrade(first)
+    yield first, second
+    await first.dispose()
+    await second.dispose()
+
+
+@pytest.fixture
 def empty_database_url(request: pytest.FixtureRequest, database_backend: str, tmp_path: Path):
     """Like database_url, but never migrated (for the migrations' own tests)."""
     yield from _database(request, tmp_path, migrated=False)
@@ -274,8 +286,10 @@ async def _start_webhook(app: App, listener: socket.socket, tg: FakeTelegram) ->
     sets_before = len(tg.calls_of("setWebhook"))
     task = asyncio.create_task(run_webhook(app, listener, handle_signals=False, stop=stop))
     await tg.wait_for(
-        lambda: task.done()
-        or (tg.webhook is not None and len(tg.calls_of("setWebhook")) > sets_before),
+        lambda: (
+            task.done()
+            or (tg.webhook is not None and len(tg.calls_of("setWebhook")) > sets_before)
+        ),
         15,
     )
     if task.done():

@@ -25,7 +25,6 @@ from bot.build import make_bot
 from bot.group import make_group_sender
 from bot.telegram import make_sender
 from db.engine import Database
-from db.migrate import upgrade
 from db.models import Lease, Notification, OutboxMessage, utcnow
 from services import notifier, outbox
 from services.notifier import NotificationWorker
@@ -37,16 +36,6 @@ from tests.fakes.telegram import FakeTelegram
 
 GROUP = -100_777
 CHATS = (800_001, 800_002, 800_003)
-
-
-@pytest.fixture
-async def two(database_url: str) -> AsyncIterator[tuple[Database, Database]]:
-    """Two processes' databases: two engines on the test's one database."""
-    first, second = Database(database_url), Database(database_url)
-    await upgrade(first)
-    yield first, second
-    await first.dispose()
-    await second.dispose()
 
 
 @pytest.fixture

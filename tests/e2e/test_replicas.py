@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -22,7 +21,6 @@ from bot.build import make_bot
 from bot.group import make_group_sender
 from bot.telegram import make_sender
 from db.engine import Database
-from db.migrate import upgrade
 from db.models import BroadcastDelivery, Lease, Notification, OutboxMessage, utcnow
 from services.broadcast import BroadcastService
 from services.catalog_store import SnapshotSync
@@ -34,16 +32,6 @@ from tests.fakes.telegram import FakeTelegram
 
 GROUP = -100_555
 FIRST_CHAT = 700_001
-
-
-@pytest.fixture
-async def two(database_url: str) -> AsyncIterator[tuple[Database, Database]]:
-    """Two processes' databases: two engines on the test's one database."""
-    first, second = Database(database_url), Database(database_url)
-    await upgrade(first)
-    yield first, second
-    await first.dispose()
-    await second.dispose()
 
 
 @pytest.fixture
