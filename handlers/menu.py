@@ -58,7 +58,7 @@ def back_to_menu(i18n: I18nContext) -> InlineKeyboardMarkup:
     return kb.as_markup()
 
 
-def main_menu(i18n: I18nContext, topup: bool = False) -> InlineKeyboardMarkup:
+def main_menu(i18n: I18nContext, topup: bool) -> InlineKeyboardMarkup:
     kb = Keyboard()
     for action, key in (
         (MenuAction.BUY, "menu-buy"),

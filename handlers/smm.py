@@ -69,7 +69,7 @@ async def on_nav(
         await state.clear()
         balance = format_money(await accounts.balance(user.id), currency)
         text = i18n.get("smm-form-cancelled") + "\n\n" + i18n.get("menu-title", balance=balance)
-        await show(query, text, main_menu(i18n))
+        await show(query, text, main_menu(i18n, settings.topup))
         return
     if nav.v == "c":
         await leave_form(state)

@@ -260,3 +260,15 @@ async def test_long_names_and_links_are_cut_on_every_screen(start_bot, tg, form)
         assert "n" * 300 not in screen.text and "c" * 300 not in screen.text
     assert await bot.balance(ALICE) < FUNDS
     await bot.assert_ledger_invariant()
+
+
+async def test_closing_the_form_shows_the_whole_main_menu_top_up_included(
+    start_bot, tg, form
+) -> None:
+    form.offer_followers()
+    _bot, alice = await open_shop(start_bot, tg, form, stars_enabled=True, stars_rate="0.02")
+    assert "💳 Top up" in (await alice.send("/start")).button_texts
+    await browse_to_followers(alice)
+    await alice.press("🛒 Order")
+    await alice.press(CLOSE)
+    assert "💳 Top up" in alice.last().button_texts
