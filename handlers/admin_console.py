@@ -12,6 +12,7 @@ from aiogram_i18n import I18nContext
 
 from handlers.admin import IsAdmin, ambiguous_user_text
 from handlers.common import ShopSettings, number
+from handlers.payments import METHOD_KEYS, payment_row
 from handlers.routing import RouterTemplate
 from handlers.wallet import reason_text
 from services import admin as console
@@ -91,6 +92,8 @@ async def cmd_user(
         lines.append(" · ".join(parts))
     if not report.ledger:
         lines.append("—")
+    lines.append(i18n.get("admin-user-payments"))
+    lines += [payment_row(p, i18n, settings.store_currency) for p in report.payments] or ["—"]
     await message.answer("\n".join(lines))
 
 
@@ -196,6 +199,8 @@ async def cmd_stats(
         )
     )
     lines.append(i18n.get("admin-stats-users", count=str(stats.new_users)))
+    if stats.topups:
+        lines.append(i18n.get("admin-stats-topups", methods=_topups(stats, i18n, settings)))
     if stats.top_services:
         lines.append(i18n.get("admin-stats-top"))
         lines += [f"{escape(name)} · {count}" for name, count in stats.top_services]
@@ -210,6 +215,14 @@ async def cmd_stats(
             )
         )
     await message.answer("\n".join(lines))
+
+
+def _topups(stats: console.Stats, i18n: I18nContext, settings: ShopSettings) -> str:
+    return " · ".join(
+        f"{i18n.get(METHOD_KEYS.get(method, 'payment-method-other'))} {count}: "
+        f"{_money(settings, total)}"
+        for method, (count, total) in sorted(stats.topups.items())
+    )
 
 
 def _statuses(counts: dict[str, int]) -> str:

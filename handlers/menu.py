@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import StrEnum
 
 from aiogram import F
 from aiogram.filters import Command, CommandStart
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
+from aiogram.utils.keyboard import InlineKeyboardBuilder
 from aiogram_i18n import I18nContext
 
 from db.models import User
@@ -46,10 +48,19 @@ class TopupCb(CallbackData, prefix="tu"):
     amount: int = 0  # micro-units
 
 
-def topup_button(kb: Keyboard, i18n: I18nContext, amount: int = 0) -> None:
-    """💳 Top up; with an amount, straight to the ways to pay it."""
-    action = "amt" if amount > 0 else "menu"
-    kb.button(text=i18n.get("topup-button"), callback_data=TopupCb(action=action, amount=amount))
+def topup_button(kb: Keyboard, i18n: I18nContext) -> None:
+    kb.button(text=i18n.get("topup-button"), callback_data=TopupCb(action="menu"))
+
+
+def topup_missing_button(
+    kb: Keyboard | InlineKeyboardBuilder, t: Callable[..., str], missing: int, currency: str
+) -> None:
+    """💳 Top up <missing>, under a "not enough balance" answer: straight to the ways to pay
+    it (raised to the smallest top-up there, if below it)."""
+    kb.button(
+        text=t("topup-button-amount", amount=format_money(missing, currency)),
+        callback_data=TopupCb(action="amt", amount=missing),
+    )
 
 
 def back_to_menu(i18n: I18nContext) -> InlineKeyboardMarkup:

@@ -88,7 +88,7 @@ async def on_browse(
                 catalog, service, nav.p, lang, i18n.get, currency
             )
         elif nav.v == "q" and country and service:
-            await _confirm(query, otp, catalog, accounts, user, country, service, i18n, currency)
+            await _confirm(query, otp, catalog, accounts, user, country, service, i18n, settings)
             return
         else:
             await query.answer(i18n.get("otp-out-of-stock"), show_alert=True)
@@ -108,7 +108,7 @@ async def _confirm(
     country: str,
     service: str,
     i18n: I18nContext,
-    currency: str,
+    settings: ShopSettings,
     *,
     alert: str | None = None,
 ) -> None:
@@ -127,7 +127,14 @@ async def _confirm(
     # The Buy button's token stands for this quote, kept server-side: a press is charged it.
     token = await otp.remember_quote(user.id, quote) if balance >= quote.price else ""
     text, markup = view.confirm_view(
-        catalog, quote, balance, i18n.locale, i18n.get, currency, token
+        catalog,
+        quote,
+        balance,
+        i18n.locale,
+        i18n.get,
+        settings.store_currency,
+        token,
+        topup=settings.topup,
     )
     await show(query, text, markup)
 
@@ -187,20 +194,20 @@ async def on_buy(
     except act.ConfirmAgain:
         alert = i18n.get("otp-confirm-again")
         await _confirm(
-            query, otp, otp_catalog, accounts, user, country, service, i18n, currency, alert=alert
+            query, otp, otp_catalog, accounts, user, country, service, i18n, settings, alert=alert
         )
         return
     except act.PriceChanged as exc:
         alert = i18n.get("otp-price-changed", price=format_money(exc.price, currency))
         await _confirm(
-            query, otp, otp_catalog, accounts, user, country, service, i18n, currency, alert=alert
+            query, otp, otp_catalog, accounts, user, country, service, i18n, settings, alert=alert
         )
         return
     except act.TooManyActive as exc:
         await query.answer(i18n.get("otp-too-many", limit=number(exc.limit)), show_alert=True)
         return
     except act.NotEnoughMoney:
-        await _confirm(query, otp, otp_catalog, accounts, user, country, service, i18n, currency)
+        await _confirm(query, otp, otp_catalog, accounts, user, country, service, i18n, settings)
         return
     await _buy_number(query, otp, otp_catalog, activation, i18n, currency)
 

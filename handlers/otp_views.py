@@ -20,7 +20,7 @@ from aiogram_i18n.cores import FluentRuntimeCore
 from cachetools import LRUCache
 
 from db.models import Activation
-from handlers.menu import MenuAction, MenuCb
+from handlers.menu import MenuAction, MenuCb, topup_missing_button
 from handlers.render import Keyboard
 from services import otp as act
 from services.catalog import CountryItem, OtpCatalog, Page, ServiceItem
@@ -299,6 +299,8 @@ def confirm_view(
     t: Translate,
     currency: str,
     token: str,
+    *,
+    topup: bool,
 ) -> tuple[str, InlineKeyboardMarkup]:
     names = {
         "service": escape(catalog.service_name(quote.service)),
@@ -326,6 +328,8 @@ def confirm_view(
             balance=money(balance, currency),
             missing=money(quote.price - balance, currency),
         )
+        if topup:
+            topup_missing_button(kb, t, quote.price - balance, currency)
     kb.button(text=t("button-back"), callback_data=OtpNav(v="s", c=ckey))
     kb.adjust(1)
     return text, kb.as_markup()

@@ -174,7 +174,8 @@ async def on_amount(
     stars: StarsPayments,
     cryptopay: CryptoPayPayments,
 ) -> None:
-    amount = callback_data.amount
+    # "Not enough balance" offers the missing amount, which may be below the smallest top-up.
+    amount = max(callback_data.amount, stars.rules.min_amount)
     await show(query, *methods_screen(amount, i18n, settings, stars, cryptopay))
 
 
@@ -391,10 +392,14 @@ STATUS_KEYS = {
     "refunding": "payment-status-refunding",
     "refunded": "payment-status-refunded",
 }
-METHOD_KEYS = {"stars": "payment-method-stars", "cryptopay": "payment-method-cryptopay"}
+METHOD_KEYS = {
+    "stars": "payment-method-stars",
+    "cryptopay": "payment-method-cryptopay",
+    "admin": "payment-method-admin",
+}
 
 
-def _payment_row(line: PaymentLine, i18n: I18nContext, currency: str) -> str:
+def payment_row(line: PaymentLine, i18n: I18nContext, currency: str) -> str:
     return i18n.get(
         "admin-payments-row",
         id=str(line.id),
@@ -413,7 +418,7 @@ def payments_view(
     if not lines:
         return i18n.get("admin-payments-empty"), None
     text = "\n".join(
-        [i18n.get("admin-payments-title"), *(_payment_row(line, i18n, currency) for line in lines)]
+        [i18n.get("admin-payments-title"), *(payment_row(line, i18n, currency) for line in lines)]
     )
     kb = Keyboard()
     for line in lines:

@@ -65,6 +65,7 @@ class FormCtx:
     smm_orders: smm.SmmOrderService
     catalog: SmmCatalog
     currency: str
+    topup: bool  # a top-up method is configured: "not enough balance" offers 💳 Top up
 
 
 # --- opening and leaving -----------------------------------------------------------------------
@@ -218,7 +219,9 @@ async def _confirm(message: Message, ctx: FormCtx, draft: smm.SmmDraft) -> None:
     await ctx.state.update_data(token=token, price=quote.total)
     current = await form_id(ctx.state)
     balance = await ctx.accounts.balance(ctx.user.id)
-    text, markup = view.confirm_view(quote, balance, ctx.i18n.get, ctx.currency, token, current)
+    text, markup = view.confirm_view(
+        quote, balance, ctx.i18n.get, ctx.currency, token, current, topup=ctx.topup
+    )
     await message.answer(text, reply_markup=markup)
 
 
@@ -292,7 +295,16 @@ async def on_form_text(
     settings: ShopSettings,
 ) -> None:
     """The user's answer to the step the form is at: re-ask with the error, or move on."""
-    ctx = FormCtx(state, user, accounts, i18n, smm_orders, smm_catalog, settings.store_currency)
+    ctx = FormCtx(
+        state,
+        user,
+        accounts,
+        i18n,
+        smm_orders,
+        smm_catalog,
+        settings.store_currency,
+        settings.topup,
+    )
     draft, _ = await read_form(state)
     item = smm_catalog.item(draft.service)
     if item is None:
@@ -331,7 +343,16 @@ async def on_skip_dripfeed(
         return
     with contextlib.suppress(TelegramBadRequest):
         await query.answer()
-    ctx = FormCtx(state, user, accounts, i18n, smm_orders, smm_catalog, settings.store_currency)
+    ctx = FormCtx(
+        state,
+        user,
+        accounts,
+        i18n,
+        smm_orders,
+        smm_catalog,
+        settings.store_currency,
+        settings.topup,
+    )
     await _confirm(message, ctx, draft)
 
 
@@ -370,7 +391,16 @@ async def on_confirm(
     settings: ShopSettings,
     state: FSMContext,
 ) -> None:
-    ctx = FormCtx(state, user, accounts, i18n, smm_orders, smm_catalog, settings.store_currency)
+    ctx = FormCtx(
+        state,
+        user,
+        accounts,
+        i18n,
+        smm_orders,
+        smm_catalog,
+        settings.store_currency,
+        settings.topup,
+    )
     token = callback_data.t
     draft, data = await read_form(state)
     if data.get("token") != token:
@@ -474,7 +504,9 @@ async def _reconfirm(query: CallbackQuery, ctx: FormCtx, draft: smm.SmmDraft) ->
     current = await form_id(ctx.state)
     balance = await ctx.accounts.balance(ctx.user.id)
     t, currency = ctx.i18n.get, ctx.currency
-    await show(query, *view.confirm_view(quote, balance, t, currency, token, current))
+    await show(
+        query, *view.confirm_view(quote, balance, t, currency, token, current, topup=ctx.topup)
+    )
 
 
 async def _render_placed(

@@ -14,7 +14,7 @@ from aiogram_i18n.cores import FluentRuntimeCore
 
 from db.models import SmmOrder
 from handlers.common import number as as_number  # `number` names page numbers here
-from handlers.menu import MenuAction, MenuCb
+from handlers.menu import MenuAction, MenuCb, topup_missing_button
 from services import smm
 from services.catalog import Page
 from services.money import format_money
@@ -405,7 +405,14 @@ def input_error(exc: smm.BadInput, t: Translate) -> str:
 
 
 def confirm_view(
-    quote: smm.SmmQuote, balance: int, t: Translate, currency: str, token: str, form_id: str
+    quote: smm.SmmQuote,
+    balance: int,
+    t: Translate,
+    currency: str,
+    token: str,
+    form_id: str,
+    *,
+    topup: bool,
 ) -> tuple[str, InlineKeyboardMarkup]:
     item, draft = quote.item, quote.draft
     runs = quote.runs if draft.runs is not None else None
@@ -443,6 +450,8 @@ def confirm_view(
                 missing=money(quote.total - balance, currency),
             )
         )
+        if topup:
+            topup_missing_button(kb, t, quote.total - balance, currency)
     close_form_button(kb, t, form_id)
     kb.adjust(1)
     return _screen(_with_demo("\n".join(lines), item.demo, t), kb.as_markup())

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import repositories as repo
 from db.engine import Database
-from db.models import Activation, LedgerEntry, ProviderSetting, SmmOrder, User, utcnow
+from db.models import Activation, LedgerEntry, Payment, ProviderSetting, SmmOrder, User, utcnow
 from db.upsert import upsert
 from services import outbox, wallet
 from services.ids import is_id
@@ -22,6 +22,7 @@ from services.money import MICRO
 from services.notifier import Notifier
 from services.orders import core
 from services.orders.lifecycle import LIFECYCLES
+from services.payments.records import PaymentLine, payment_line
 from services.smm import units, upstream_cost
 
 PERIODS = {"today": None, "7d": timedelta(days=7), "30d": timedelta(days=30)}
@@ -51,6 +52,11 @@ class UserReport:
     activations: list[Activation]
     smm_orders: list[SmmOrder]
     ledger: list[LedgerEntry]
+    payments: list[PaymentLine]
+
+
+ADMIN_TOPUP = "admin"  # Stats.topups' method for an admin's /topup
+CREDITED = ("paid", "refunding", "refunded")  # payments whose money reached the wallet
 
 
 @dataclass
@@ -64,6 +70,7 @@ class Stats:
     new_users: int = 0
     top_services: list[tuple[str, int]] = field(default_factory=list)
     providers: dict[str, dict[str, int]] = field(default_factory=dict)
+    topups: dict[str, tuple[int, int]] = field(default_factory=dict)  # method: (count, micro)
 
     @property
     def profit(self) -> int:
@@ -126,7 +133,14 @@ class Backoffice:
                 .limit(10)
             )
             ledger = await wallet.history(session, user.id, limit=10)
-            return UserReport(user, list(activations), list(smm), ledger)
+            payments = await session.scalars(
+                select(Payment)
+                .where(Payment.user_id == user.id)
+                .order_by(Payment.id.desc())
+                .limit(10)
+            )
+            lines = [payment_line(p) for p in payments]
+            return UserReport(user, list(activations), list(smm), ledger, lines)
 
     async def set_banned(self, query: str, banned: bool) -> User:
         """Raises UnknownUser, or AmbiguousUser when several users have that name."""
@@ -141,6 +155,7 @@ class Backoffice:
         async with self.db.read() as session:
             await _count_orders(session, result)
             await _count_money_and_users(session, result)
+            await _count_topups(session, result)
             services: dict[str, int] = {}
             await _add_delivered_otp(session, result, services)
             await _add_delivered_smm(session, result, services)
@@ -254,6 +269,27 @@ async def _count_money_and_users(session: AsyncSession, result: Stats) -> None:
         )
         or 0
     )
+
+
+async def _count_topups(session: AsyncSession, result: Stats) -> None:
+    """Money customers paid in by each method in the period, and what admins topped up."""
+    for method, count, total in await session.execute(
+        select(Payment.method, func.count(), func.sum(Payment.credited))
+        .where(Payment.paid_at >= result.since, Payment.status.in_(CREDITED))
+        .group_by(Payment.method)
+    ):
+        result.topups[method] = (int(count), int(total or 0))
+    count, total = (
+        await session.execute(
+            select(func.count(), func.sum(LedgerEntry.delta)).where(
+                LedgerEntry.created_at >= result.since,
+                LedgerEntry.reason == "topup",
+                LedgerEntry.admin_id.is_not(None),
+            )
+        )
+    ).one()
+    if count:
+        result.topups[ADMIN_TOPUP] = (int(count), int(total or 0))
 
 
 async def _add_delivered_otp(

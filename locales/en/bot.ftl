@@ -370,6 +370,7 @@ admin-user-card =
     Balance: <b>{ $balance }</b> · language { $language } · banned: { $banned } · blocked the bot: { $blocked }
 admin-user-orders = <b>Last orders</b>
 admin-user-ledger = <b>Last operations</b>
+admin-user-payments = <b>Top-ups paid in the bot</b>
 admin-user-ledger-admin = by admin { $admin }
 admin-user-ledger-comment = 💬 { $comment }
 admin-ban-usage = Usage: <code>/ban &lt;user&gt;</code> or <code>/unban &lt;user&gt;</code>
@@ -386,6 +387,7 @@ admin-stats-otp = Numbers: { $statuses }
 admin-stats-smm = SMM: { $statuses }
 admin-stats-money = Revenue { $revenue } · upstream cost { $cost } · profit <b>{ $profit }</b> · refunds { $refunds }
 admin-stats-users = New users: { $count }
+admin-stats-topups = Top-ups: { $methods }
 admin-stats-top = <b>Top services</b>
 admin-stats-provider = { $provider }: { $orders } { $orders ->
         [one] order
@@ -473,6 +475,7 @@ command-adopt = Admin: take over an unknown order found upstream
 
 # Top-ups by the customer (handlers/payments.py)
 topup-button = 💳 Top up
+topup-button-amount = 💳 Top up { $amount }
 topup-none = To top up your balance, contact { $support }.
 topup-choose-amount = 💳 How much would you like to add? From { $min } to { $max }.
 topup-custom = ✏️ Other amount
@@ -515,6 +518,7 @@ admin-payments-check-failed = The payment system did not answer. Try again later
 payment-method-stars = Telegram Stars
 payment-method-cryptopay = Crypto Pay
 payment-method-other = other
+payment-method-admin = by admins
 payment-status-pending = waiting for payment
 payment-status-paid = paid
 payment-status-expired = expired

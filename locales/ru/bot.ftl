@@ -394,6 +394,7 @@ admin-user-card =
     Баланс: <b>{ $balance }</b> · язык { $language } · заблокирован: { $banned } · заблокировал бота: { $blocked }
 admin-user-orders = <b>Последние заказы</b>
 admin-user-ledger = <b>Последние операции</b>
+admin-user-payments = <b>Пополнения в боте</b>
 admin-user-ledger-admin = админ { $admin }
 admin-user-ledger-comment = 💬 { $comment }
 admin-ban-usage = Формат: <code>/ban &lt;пользователь&gt;</code> или <code>/unban &lt;пользователь&gt;</code>
@@ -410,6 +411,7 @@ admin-stats-otp = Номера: { $statuses }
 admin-stats-smm = SMM: { $statuses }
 admin-stats-money = Выручка { $revenue } · закупка { $cost } · прибыль <b>{ $profit }</b> · возвраты { $refunds }
 admin-stats-users = Новых пользователей: { $count }
+admin-stats-topups = Пополнения: { $methods }
 admin-stats-top = <b>Популярные сервисы</b>
 admin-stats-provider = { $provider }: { $orders } { $orders ->
         [one] заказ
@@ -505,6 +507,7 @@ command-adopt = Админ: принять заказ с неизвестным 
 
 # Пополнение самим покупателем (handlers/payments.py)
 topup-button = 💳 Пополнить
+topup-button-amount = 💳 Пополнить на { $amount }
 topup-none = Чтобы пополнить баланс, напишите: { $support }.
 topup-choose-amount = 💳 На какую сумму пополнить? От { $min } до { $max }.
 topup-custom = ✏️ Другая сумма
@@ -547,6 +550,7 @@ admin-payments-check-failed = Платёжная система не ответ�
 payment-method-stars = Telegram Stars
 payment-method-cryptopay = Crypto Pay
 payment-method-other = другое
+payment-method-admin = админами
 payment-status-pending = ждёт оплаты
 payment-status-paid = оплачено
 payment-status-expired = истекло

@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 CRYPTOPAY = "cryptopay"
 SIGNATURE_HEADER = "crypto-pay-api-signature"
 IDS_PER_CALL = 100  # getInvoices' invoice_ids, per request
+RECENT_INVOICES = 1000  # getInvoices' largest page: where a lost createInvoice answer is sought
 EXPIRY_MARGIN = timedelta(minutes=5)  # a row with no invoice id is given up after ttl + this
 
 
@@ -73,6 +74,9 @@ class CryptoPayApi(Protocol):
 
     async def get_invoices(self, invoice_ids: Sequence[int]) -> Sequence[CryptoInvoice]:
         """getInvoices for these ids; raises CryptoPayError."""
+
+    async def recent_invoices(self, count: int) -> Sequence[CryptoInvoice]:
+        """getInvoices without ids: the app's latest `count`; raises CryptoPayError."""
 
     async def close(self) -> None: ...
 
@@ -182,12 +186,13 @@ class CryptoPayPayments:
             )
         return CryptoTopup(payment_id, amount, invoice.pay_url)
 
-    async def credit(self, invoice_id: int) -> bool:
+    async def credit(self, invoice_id: int, payload: str | None = None) -> bool:
         """Credit a paid invoice once: ledger, row, notice and group line in one transaction.
-        False: not ours, or credited before."""
+        False: not ours, or credited before. `payload` finds the row of an invoice whose
+        createInvoice answer was lost (the row never learnt the invoice id)."""
         now = self.clock()
         async with self.db.write() as session:
-            payment = await self._row(session, invoice_id)
+            payment = await self._row(session, invoice_id, payload)
             if payment is None:
                 log.warning("cryptopay: paid invoice unknown here", extra={"invoice": invoice_id})
                 return False
@@ -221,12 +226,31 @@ class CryptoPayPayments:
             )
             return True
 
-    async def _row(self, session: AsyncSession, invoice_id: int) -> Payment | None:
-        return await session.scalar(
+    async def _row(
+        self, session: AsyncSession, invoice_id: int, payload: str | None = None
+    ) -> Payment | None:
+        payment = await session.scalar(
             select(Payment).where(
                 Payment.method == CRYPTOPAY, Payment.external_id == str(invoice_id)
             )
         )
+        payment_id = _payment_id(payload)
+        if payment is not None or payment_id is None:
+            return payment
+        adopted = await session.execute(
+            update(Payment)
+            .where(
+                Payment.id == payment_id,
+                Payment.method == CRYPTOPAY,
+                Payment.external_id.is_(None),
+            )
+            .values(external_id=str(invoice_id), updated_at=self.clock())
+            .execution_options(synchronize_session=False)
+        )
+        if not adopted.rowcount:  # type: ignore[attr-defined]
+            return None
+        log.warning("cryptopay: invoice found by its payload", extra={"invoice": invoice_id})
+        return await session.get(Payment, payment_id, populate_existing=True)
 
     async def poll(self) -> int:
         """Ask Crypto Pay about every pending invoice (webhooks get lost, so this runs also
@@ -246,15 +270,46 @@ class CryptoPayPayments:
         credited = 0
         for start in range(0, len(ids), IDS_PER_CALL):
             for invoice in await self.api.get_invoices(ids[start : start + IDS_PER_CALL]):
-                if invoice.status == "paid":
-                    credited += await self.credit(invoice.invoice_id)
-                elif invoice.status == "expired":
-                    await self._close(external_id=str(invoice.invoice_id))
+                credited += await self._settle(invoice)
+        unanswered = {row.id: row.created_at for row in rows if not row.external_id}
+        if unanswered:  # createInvoice's answer was lost: the invoice may exist all the same
+            for invoice in await self.api.recent_invoices(RECENT_INVOICES):
+                payment_id = _payment_id(invoice.payload)
+                if payment_id in unanswered and invoice.status != "active":
+                    del unanswered[payment_id]
+                    credited += await self._settle(invoice)
+                elif payment_id is not None and payment_id in unanswered:
+                    del unanswered[payment_id]
+                    await self._adopt(payment_id, invoice)
         give_up = self.clock() - timedelta(seconds=self.rules.invoice_ttl_s) - EXPIRY_MARGIN
-        for row in rows:  # createInvoice never answered: no invoice to pay
-            if not row.external_id and row.created_at < give_up:
-                await self._close(payment_id=row.id)
+        for payment_id, created_at in unanswered.items():  # no invoice was made: none to pay
+            if created_at < give_up:
+                await self._close(payment_id=payment_id)
         return credited
+
+    async def _settle(self, invoice: CryptoInvoice) -> int:
+        """A paid invoice credited, an expired one closed: 1 when credited now."""
+        if invoice.status == "paid":
+            return int(await self.credit(invoice.invoice_id, invoice.payload))
+        if invoice.status == "expired":
+            async with self.db.write() as session:  # a lost answer's row learns its id first
+                await self._row(session, invoice.invoice_id, invoice.payload)
+            await self._close(external_id=str(invoice.invoice_id))
+        return 0
+
+    async def _adopt(self, payment_id: int, invoice: CryptoInvoice) -> None:
+        """The row of a still payable invoice learns its id (and the pay link, for /payments)."""
+        async with self.db.write() as session:
+            await session.execute(
+                update(Payment)
+                .where(Payment.id == payment_id, Payment.external_id.is_(None))
+                .values(
+                    external_id=str(invoice.invoice_id),
+                    pay_url=invoice.pay_url,
+                    updated_at=self.clock(),
+                )
+                .execution_options(synchronize_session=False)
+            )
 
     async def _close(
         self, *, external_id: str | None = None, payment_id: int | None = None
@@ -282,12 +337,21 @@ class CryptoPayPayments:
             invoice = update_["payload"]
             invoice_id = int(invoice["invoice_id"])
             status = invoice.get("status")
+            payload = invoice.get("payload")
         except (ValueError, KeyError, TypeError):
             return 400
         if update_.get("update_type") == "invoice_paid" and status == "paid":
-            await self.credit(invoice_id)
+            await self.credit(invoice_id, payload if isinstance(payload, str) else None)
         return 200
 
     async def close(self) -> None:
         if self.api is not None:
             await self.api.close()
+
+
+def _payment_id(payload: str | None) -> int | None:
+    """Our row's id from an invoice's payload (`topup:<id>`), if it is one of ours."""
+    if not payload or not payload.startswith(PAYLOAD_PREFIX):
+        return None
+    digits = payload[len(PAYLOAD_PREFIX) :]
+    return int(digits) if digits.isdigit() and len(digits) < 19 else None

@@ -118,6 +118,16 @@ class AiosendCryptoPay:
             invoices = [invoices]
         return [_invoice(invoice) for invoice in invoices]
 
+    async def recent_invoices(self, count: int) -> Sequence[CryptoInvoice]:
+        client = await self._get()
+        try:
+            invoices = await client.get_invoices(count=count)
+        except (aiosend.exceptions.CryptoPayError, OSError) as exc:
+            raise CryptoPayError(str(exc)) from None
+        if not isinstance(invoices, list):
+            invoices = [invoices]
+        return [_invoice(invoice) for invoice in invoices]
+
     async def close(self) -> None:
         if self._client is not None:
             session = self._client.session

@@ -28,7 +28,7 @@ class PaymentLine:
     created_at: datetime
 
 
-def _line(payment: Payment) -> PaymentLine:
+def payment_line(payment: Payment) -> PaymentLine:
     return PaymentLine(
         payment.id,
         payment.user_id,
@@ -57,12 +57,12 @@ class PaymentsBook:
                 if found is None:
                     raise UserNotFound(user)
                 query = query.where(Payment.user_id == found.id)
-            return [_line(p) for p in (await session.scalars(query)).all()]
+            return [payment_line(p) for p in (await session.scalars(query)).all()]
 
     async def get(self, payment_id: int) -> PaymentLine | None:
         async with self.db.read() as session:
             payment = await session.get(Payment, payment_id)
-            return _line(payment) if payment is not None else None
+            return payment_line(payment) if payment is not None else None
 
     async def check(self, payment_id: int, stars_api: StarsApi) -> PaymentLine | None:
         """Ask the payment system about a pending payment now: credited if it was paid. Raises
@@ -76,6 +76,8 @@ class PaymentsBook:
                     await self.cryptopay.credit(invoice.invoice_id)
                 elif invoice.status == "expired":
                     await self.cryptopay.poll()  # closes it
+        elif line.method == CRYPTOPAY:  # createInvoice's answer was lost: the poll seeks it
+            await self.cryptopay.poll()
         elif line.method == STARS:
             await self.stars.reconcile(stars_api)
         return await self.get(payment_id)

@@ -190,3 +190,53 @@ async def test_a_customer_cannot_check_payments(start_bot, tg) -> None:
         reply = await alice.send("/payments")
         assert reply.text == "🤷 Unknown command. Send /start to open the menu."
         assert await bot.balance(ALICE) == 0
+
+
+async def _lost_invoice(fake: FakeCryptoPay, alice: FakeUser) -> int:
+    """💎 Crypto pressed; Crypto Pay made the invoice but its answer never came back."""
+    fake.drop_create_answers = 1
+    await alice.send("/start")
+    await alice.press("💳 Top up")
+    await alice.press("$5.00")
+    answer = await alice.press("💎 Crypto")
+    assert "not available right now" in answer.text
+    (invoice_id,) = fake.invoices
+    return invoice_id
+
+
+async def test_an_invoice_whose_answer_was_lost_is_found_and_credited_once(start_bot, tg) -> None:
+    """The row never learnt its invoice id: the poller finds the invoice by its payload."""
+    async with FakeCryptoPay() as fake:
+        bot = await start_bot(**crypto_settings(fake, poll_interval_s=0.3))
+        alice = tg.user(ALICE, "Alice")
+        invoice_id = await _lost_invoice(fake, alice)
+
+        async def adopted() -> bool:
+            return [p.external_id for p in await payments(bot)] == [str(invoice_id)]
+
+        await eventually(adopted)  # still payable: the row learns its id and pay link
+        fake.pay(invoice_id)  # the customer had paid through the link anyway
+        await tg.wait_for(lambda: paid_notices(alice))
+        await asyncio.sleep(1)
+        assert await bot.balance(ALICE) == 5_000_000
+        (entry,) = await bot.ledger(ALICE)
+        assert entry.idempotency_key == f"topup:cryptopay:{invoice_id}"
+        assert [p.status for p in await payments(bot)] == ["paid"]
+        await bot.assert_ledger_invariant()
+
+
+async def test_a_lost_answer_paid_invoice_credited_by_webhook_once(start_bot, tg) -> None:
+    async with FakeCryptoPay() as fake:
+        bot = await start_bot(webhook=True, **crypto_settings(fake, poll_interval_s=600))
+        url = bot.app.settings.webhook_url + "/cryptopay"
+        alice = tg.user(ALICE, "Alice")
+        invoice_id = await _lost_invoice(fake, alice)
+        fake.pay(invoice_id)
+        assert await fake.send_webhook(url, invoice_id) == 200
+        assert await fake.send_webhook(url, invoice_id) == 200
+        await bot.app.cryptopay.poll()
+        assert await bot.balance(ALICE) == 5_000_000
+        assert len(await bot.ledger(ALICE)) == 1
+        (row,) = await payments(bot)
+        assert (row.status, row.external_id) == ("paid", str(invoice_id))
+        await bot.assert_ledger_invariant()

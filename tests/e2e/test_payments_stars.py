@@ -259,3 +259,19 @@ async def test_refund_of_an_unknown_charge(start_bot, tg, args) -> None:
     await start_bot(**STARS)
     reply = await tg.user(ADMIN_ID, "Owner").send(f"/refund_stars {args}".strip())
     assert ("Usage" if not args else "No Stars payment") in reply.text
+
+
+async def test_user_and_stats_show_top_ups_by_method(start_bot, tg) -> None:
+    await start_bot(**STARS)
+    alice = tg.user(ALICE, "Alice")
+    paid = await tg.pay(alice, await invoice_for(tg, alice, "$5.00"))
+    await tg.wait_for(lambda: paid_notices(alice))
+    admin = tg.user(ADMIN_ID, "Owner")
+    await admin.send("/start")
+    await admin.send(f"/topup {ALICE} 2")
+    report = (await admin.send(f"/user {ALICE}")).text
+    payments_part = report.split("Top-ups paid in the bot")[1]
+    assert "Telegram Stars · $5.00 · paid" in payments_part
+    assert paid.charge_id in payments_part
+    stats = (await admin.send("/stats")).text
+    assert "Top-ups: by admins 1: $2.00 · Telegram Stars 1: $5.00" in stats

@@ -101,6 +101,7 @@ class FakeCryptoPay:
         self.invoices: dict[int, FakeInvoice] = {}
         self.requests: Counter[str] = Counter()
         self.webhook_answers: list[int] = []
+        self.drop_create_answers = 0  # createInvoice makes the invoice, then the line drops
         self._ids = itertools.count(1001)
         self._update_ids = itertools.count(1)
         self._runner: web.AppRunner | None = None
@@ -146,6 +147,11 @@ class FakeCryptoPay:
             return web.json_response(
                 {"ok": False, "error": {"code": exc.code, "name": exc.name}}, status=400
             )
+        if method == "createInvoice" and self.drop_create_answers > 0:
+            self.drop_create_answers -= 1
+            if request.transport is not None:
+                request.transport.close()  # the invoice exists; its answer never arrives
+            raise web.HTTPServiceUnavailable()
         return web.json_response({"ok": True, "result": result})
 
     def api_getMe(self, params: dict[str, Any]) -> dict[str, Any]:

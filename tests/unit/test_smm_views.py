@@ -52,7 +52,9 @@ def confirm_text(language: str, runs: int, link: str = "https://instagram.com/p/
     service = item()
     draft = SmmDraft(service="k1", link=link, quantity=100, runs=runs, interval=15)
     quote = SmmQuote(service, draft, 100, runs, price_of(service, 100, runs))
-    return view.confirm_view(quote, 10**9, translate(language), "USD", "tok", "form")[0]
+    return view.confirm_view(quote, 10**9, translate(language), "USD", "tok", "form", topup=False)[
+        0
+    ]
 
 
 @pytest.mark.parametrize(
@@ -94,7 +96,7 @@ def test_hostile_names_and_links_never_break_a_screen() -> None:
             view.service_card(service, t, "USD")[0],
             view.prompt_view("runs", service, t, "USD", "form", draft)[0],
             view.confirm_view(
-                SmmQuote(service, draft, 100, 1, 110_040), 0, t, "USD", "tok", "form"
+                SmmQuote(service, draft, 100, 1, 110_040), 0, t, "USD", "tok", "form", topup=True
             )[0],
         ]
         for text in texts:
