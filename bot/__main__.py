@@ -3,8 +3,14 @@ serving the webhook when WEBHOOK_URL is set (bot/webhook.py).
 
 `python -m bot backup <file>`: a consistent copy of the SQLite database, safe while the bot runs.
 
+`python -m bot restore <file>`: a backup in place of the SQLite database, once it passed its
+checks (integrity, migrations, audit), refused while the bot runs (bot/restore.py).
+
 `python -m bot migrate-data <sqlite-url> <postgresql-url>`: copy a stopped SQLite shop into an
 empty PostgreSQL database (db/transfer.py), checked row by row and audited.
+
+`python -m bot api`: the reseller API alone (RESELLER_API_LISTEN), against the bot's database
+(bot/reseller_api.py); the bot process keeps polling the orders and sending the codes.
 """
 
 from __future__ import annotations
@@ -26,8 +32,15 @@ def main(argv: list[str] | None = None) -> int:
         return run_backup(args[1:])
     if args and args[0] == "migrate-data":
         return run_migrate_data(args[1:])
-    if args:
-        print("usage: python -m bot [backup <file> | migrate-data <from> <to>]", file=sys.stderr)
+    if args and args[0] == "restore":
+        return run_restore(args[1:])
+    api_only = args == ["api"]
+    if args and not api_only:
+        print(
+            "usage: python -m bot [api | backup <file> | restore <file>"
+            " | migrate-data <from> <to>]",
+            file=sys.stderr,
+        )
         return 2
     try:
         settings = load_settings()
@@ -50,6 +63,8 @@ def main(argv: list[str] | None = None) -> int:
         except RedisUnavailable as exc:
             print(f"REDIS_URL: {exc}", file=sys.stderr)
             return 2
+    if api_only:
+        return run_api_mode(settings)
     if settings.webhook_url:
         return run_webhook_mode(settings)
 
@@ -80,8 +95,29 @@ def run_webhook_mode(settings: Settings) -> int:
     return 0
 
 
+def run_api_mode(settings: Settings) -> int:
+    """`python -m bot api`: only the reseller API, until SIGINT/SIGTERM."""
+    if not settings.reseller_api_listen:
+        print(
+            "RESELLER_API_LISTEN is not set: nothing to serve (e.g. 127.0.0.1:8081)",
+            file=sys.stderr,
+        )
+        return 2
+    from bot.app import build_app
+    from bot.reseller_api import run_standalone
+
+    try:
+        asyncio.run(run_standalone(build_app(settings)))
+    except OSError as exc:
+        reason = exc.strerror or " ".join(str(exc).split())
+        where = settings.reseller_api_listen
+        print(f"RESELLER_API_LISTEN: cannot listen on {where}: {reason}", file=sys.stderr)
+        return 2
+    return 0
+
+
 class _DatabaseOnly(BaseSettings):
-    """Backup needs DATABASE_URL only: it works without a BOT_TOKEN."""
+    """Backup and restore need DATABASE_URL only: they work without a BOT_TOKEN."""
 
     model_config = Settings.model_config
     database_url: str = Settings.model_fields["database_url"].default
@@ -99,6 +135,25 @@ def run_backup(args: list[str]) -> int:
         print(f"backup failed: {exc}", file=sys.stderr)
         return 1
     print(f"backup written to {args[0]} ({pages} pages)")
+    return 0
+
+
+def run_restore(args: list[str]) -> int:
+    """Exit 0: restored; 1: the file failed a check; 2: refused (usage, the bot runs)."""
+    if len(args) != 1:
+        print("usage: python -m bot restore <file>", file=sys.stderr)
+        return 2
+    from bot.restore import BotRunning, RestoreRefused, restore
+
+    try:
+        done = asyncio.run(restore(_DatabaseOnly().database_url, Path(args[0])))
+    except RestoreRefused as exc:
+        print(f"restore refused, nothing changed: {exc}", file=sys.stderr)
+        return 2 if isinstance(exc, BotRunning) else 1
+    print(f"restored {args[0]} into {done.database}: integrity ok, migrations at head,")
+    print(f"audit: all {done.users} balances equal their ledger")
+    if done.kept is not None:
+        print(f"the database as it was is kept in {done.kept}")
     return 0
 
 

@@ -13,17 +13,24 @@ the App below.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import sqlite3
+import threading
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
+from typing import Any
 
 from aiogram import Bot, Dispatcher
 from aiogram.fsm.storage.base import BaseStorage
 from aiogram.fsm.storage.memory import MemoryStorage
 from aiogram.types import BotCommand, BotCommandScopeChat, BotCommandScopeDefault
 from aiogram_i18n import I18nMiddleware
+from aiogram_i18n.cores import BaseCore
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.build import (
@@ -33,38 +40,56 @@ from bot.build import (
     build_otp_catalog,
     build_smm,
     build_stars,
+    build_switch,
     make_bot,
     make_markups,
 )
-from bot.group import make_group_sender, make_notifier
+from bot.group import make_group_sender, make_notifier, make_proof_line
 from bot.i18n import LANGUAGES, make_core, make_middleware
-from bot.middlewares import InFlightMiddleware, ThrottlingMiddleware, UserMiddleware
+from bot.metrics_server import MetricsServer
+from bot.middlewares import (
+    InFlightMiddleware,
+    MaintenanceMiddleware,
+    MetricsMiddleware,
+    ThrottlingMiddleware,
+    UserMiddleware,
+)
+from bot.reseller_api import ResellerApiServer, make_reseller_api
 from bot.settings import Settings
 from bot.storage import close_storage, make_storage
-from bot.telegram import make_sender
+from bot.telegram import make_editor, make_sender
+from db.backup import BackupInterrupted, backup_if_due
 from db.engine import Database
 from db.migrate import upgrade
 from handlers import get_routers
 from handlers.broadcast import BroadcastPresenter
 from handlers.common import ShopSettings
+from handlers.group_actions import alert_keyboard
 from handlers.payments import TelegramStarsApi
 from services.accounts import Accounts
 from services.admin import Backoffice
+from services.api.keys import ApiKeys
+from services.auto_switch import AutoSwitch, probe_all
 from services.broadcast import BroadcastService
 from services.catalog import OtpCatalog
 from services.catalog_store import OTP, SMM, SnapshotSync, load_snapshot
 from services.console import AdminConsole
+from services.exports import Exporter
+from services.group_actions import GroupActions
 from services.health import HEALTH
 from services.leases import Leases
 from services.money import ceil_micro
 from services.notifier import NotificationWorker, Notifier
 from services.otp import ActivationService
-from services.outbox import OutboxWorker
+from services.outbox import OutboxWorker, Pace
 from services.payments import StarsApiError, StarsPayments
 from services.payments.cryptopay import CryptoPayError, CryptoPayPayments
 from services.payments.records import PaymentsBook
+from services.proofs import Proofs
 from services.provider_watch import ErrorBurstWatch, check_balances
 from services.providers.base import OtpProvider, SmmProvider
+from services.retention import Retention
+from services.shop_state import ShopState
 from services.smm import SmmOrderService
 from services.smm_catalog import SmmCatalog
 from services.worker import RunningTasks
@@ -72,8 +97,14 @@ from services.worker import RunningTasks
 log = logging.getLogger(__name__)
 
 CATALOG_SYNC_S = 30  # how often every process looks for a newer catalog snapshot
-JOB_STOP_TIMEOUT_S = 30  # shutdown waits this long for the scheduled jobs' runs to finish
-USER_COMMANDS = ("start", "balance", "history", "language", "help")
+BALANCE_CHECK_S = 600  # watch-balances: low balances, providers switched off automatically
+PROOFS_EVERY_S = 60  # PROOFS_CHAT_ID: at most one post a minute
+RETENTION_EVERY_S = 24 * 3600  # RETENTION_DAYS: the erasing job's interval
+BACKUP_CHECK_S = 300  # how often the backup job looks whether a backup is due
+# SIGTERM to exit 0: every piece of work finishes or is parked within this (a service manager
+# kills after its own stop timeout: systemd's TimeoutStopSec, Docker's stop_grace_period).
+SHUTDOWN_BUDGET_S = 8.0
+USER_COMMANDS = ("start", "balance", "history", "language", "help", "forget")
 ADMIN_COMMANDS = (
     "topup",
     "deduct",
@@ -91,6 +122,16 @@ ADMIN_COMMANDS = (
     "broadcast_cancel",
     "refund_stars",
     "payments",
+    "api",
+    "maintenance",
+    "export",
+    "catalog",
+    "hide",
+    "show",
+    "price",
+    "minprofit",
+    "rename",
+    "rate",
 )
 
 
@@ -124,6 +165,14 @@ class App:
     storage: BaseStorage = field(default_factory=MemoryStorage)  # the Dispatcher's FSM storage
     stars: StarsPayments | None = None  # Telegram Stars top-ups (off unless STARS_ENABLED)
     cryptopay: CryptoPayPayments | None = None  # Crypto Pay top-ups (off unless CRYPTOPAY_TOKEN)
+    api_keys: ApiKeys | None = None  # the reseller API's keys (the 🔑 API screen, the server)
+    reseller_api: ResellerApiServer | None = None  # off unless RESELLER_API_LISTEN
+    metrics: MetricsServer | None = None  # off unless METRICS_LISTEN
+    proofs: Proofs | None = None  # off unless PROOFS_CHAT_ID
+    # Set first thing at shutdown: long work in a thread (a backup) stops between two steps.
+    stopping: threading.Event = field(default_factory=threading.Event)
+    shop_state: ShopState | None = None  # run-time switches: maintenance mode
+    switch: AutoSwitch | None = None  # automatic provider switching
 
 
 def build_app(settings: Settings) -> App:
@@ -135,8 +184,9 @@ def build_app(settings: Settings) -> App:
     markups = make_markups(settings)
     catalog = build_otp_catalog(settings, markups)
     notifier = make_notifier(settings, i18n, catalog)
-    otp = build_otp(settings, db, catalog, bot=bot, core=core, notifier=notifier)
-    smm = build_smm(settings, db, markups, core=core, notifier=notifier)
+    switch = build_switch(settings, db, notifier)
+    otp = build_otp(settings, db, catalog, bot=bot, core=core, notifier=notifier, switch=switch)
+    smm = build_smm(settings, db, markups, core=core, notifier=notifier, switch=switch)
     storage = make_storage(settings.redis_url)
     app = App(
         settings=settings,
@@ -145,7 +195,13 @@ def build_app(settings: Settings) -> App:
         storage=storage,
         db=db,
         scheduler=AsyncIOScheduler(timezone="UTC"),
-        outbox=OutboxWorker(db, make_sender(bot), interval_s=settings.outbox_interval_s),
+        outbox=OutboxWorker(
+            db,
+            make_sender(bot),
+            edit=make_editor(bot),
+            interval_s=settings.outbox_interval_s,
+            pace=Pace(settings.outbox_rate_per_s),
+        ),
         i18n=i18n,
         providers=otp.providers,
         catalog=catalog,
@@ -162,18 +218,48 @@ def build_app(settings: Settings) -> App:
         console=build_console(settings, db, markups, otp, smm),
         in_flight=InFlightMiddleware(),
         notifier=notifier,
-        notifications=make_notifications(settings, bot, db),
+        notifications=make_notifications(settings, bot, db, core),
         stars=build_stars(settings, db, core=core, notifier=notifier),
         cryptopay=build_cryptopay(settings, db, core=core, notifier=notifier),
     )
+    app.switch = switch
+    app.shop_state = ShopState(db, ttl_s=settings.poll_interval_s)
+    app.api_keys = ApiKeys(db)
+    app.reseller_api = make_reseller_api(
+        settings, db, otp, app.api_keys, app.shop_state, smm=app.smm
+    )
+    if settings.metrics_listen:
+        app.metrics = MetricsServer(db, settings.metrics_listen, settings.health_outbox_max)
+    if settings.proofs_chat_id is not None:
+        send = make_sender(bot)
+        chat_id = settings.proofs_chat_id
+        app.proofs = Proofs(
+            db, partial(send, chat_id), make_proof_line(settings, i18n, catalog)
+        )
     wire_dispatcher(app, accounts)
     return app
 
 
-def make_notifications(settings: Settings, bot: Bot, db: Database) -> NotificationWorker | None:
+def api_url(settings: Settings) -> str:
+    """Where customers reach the reseller API: RESELLER_API_PUBLIC_URL, else the listening
+    address itself."""
+    if settings.reseller_api_public_url:
+        return settings.reseller_api_public_url
+    if settings.reseller_api_listen:
+        return f"http://{settings.reseller_api_listen}"
+    return ""
+
+
+def make_notifications(
+    settings: Settings, bot: Bot, db: Database, core: BaseCore[Any] | None = None
+) -> NotificationWorker | None:
     if settings.notify_chat_id is None:
         return None
-    send = make_group_sender(bot, settings.notify_chat_id, settings.notify_thread_id)
+    # An alert that needs a decision goes with its buttons (handlers/group_actions.py).
+    keyboard = None if core is None else partial(alert_keyboard, core, settings.default_language)
+    send = make_group_sender(
+        bot, settings.notify_chat_id, settings.notify_thread_id, keyboard=keyboard
+    )
     return NotificationWorker(db, send)
 
 
@@ -181,6 +267,7 @@ def wire_dispatcher(app: App, accounts: Accounts) -> None:
     """Workflow data (what handlers, middlewares and filters may ask for by name and type),
     the middlewares in their order, the routers, start-up and shutdown."""
     settings, dp, db = app.settings, app.dp, app.db
+    backoffice = Backoffice(db, app.notifier)
     dp.workflow_data.update(
         settings=ShopSettings(
             store_currency=settings.store_currency,
@@ -188,7 +275,10 @@ def wire_dispatcher(app: App, accounts: Accounts) -> None:
             support_contact=settings.support_contact,
             min_cancel_delay_s=settings.min_cancel_delay_s,
             topup=any(m is not None and m.enabled for m in (app.stars, app.cryptopay)),
+            api=app.reseller_api is not None,
+            api_url=api_url(settings),
         ),
+        api_keys=app.api_keys,
         stars=app.stars,
         cryptopay=app.cryptopay,
         payments_book=(
@@ -197,7 +287,10 @@ def wire_dispatcher(app: App, accounts: Accounts) -> None:
             else None
         ),
         accounts=accounts,
-        backoffice=Backoffice(db, app.notifier),
+        backoffice=backoffice,
+        group_actions=GroupActions(
+            db, backoffice, app.console, adopt_otp=app.otp.adopt, adopt_smm=app.smm.adopt
+        ),
         error_counter=app.errors,
         otp=app.otp,
         smm_orders=app.smm,
@@ -206,6 +299,9 @@ def wire_dispatcher(app: App, accounts: Accounts) -> None:
         notifier=app.notifier,
         broadcasts=app.broadcasts,
         admin_console=app.console,
+        shop_state=app.shop_state,
+        exporter=Exporter(db, app.stopping),
+        retention=Retention(db, settings.retention_days),
     )
     dp.update.outer_middleware(app.in_flight)
     # A user record is cached for one poll interval: another process's ban shows within it.
@@ -217,6 +313,14 @@ def wire_dispatcher(app: App, accounts: Accounts) -> None:
     dp.shutdown.register(partial(stop_background, app))
     app.i18n.setup(dispatcher=dp)
     dp.update.outer_middleware(ThrottlingMiddleware(settings.throttle_rate_per_s))
+    if app.shop_state is not None:
+        maintenance = MaintenanceMiddleware(app.shop_state, settings.admin_ids)
+        dp.message.middleware(maintenance)
+        dp.callback_query.middleware(maintenance)
+    if settings.metrics_listen:
+        timed = MetricsMiddleware()
+        for observer in (dp.message, dp.callback_query, dp.pre_checkout_query):
+            observer.middleware(timed)
     dp.include_routers(*get_routers())
     dp.startup.register(partial(on_startup, app))
     dp.shutdown.register(partial(on_shutdown, app))
@@ -235,6 +339,10 @@ async def on_startup(app: App) -> None:
     if app.notifications is not None:
         app.notifications.start()
     await app.broadcasts.resume()
+    if app.reseller_api is not None:
+        await app.reseller_api.start()
+    if app.metrics is not None:
+        await app.metrics.start()
     log.info(
         "bot started",
         extra={"admins": len(app.settings.admin_ids), "providers": len(app.providers)},
@@ -258,6 +366,9 @@ def schedule_jobs(app: App) -> None:
         add_job(app, job_id, leases.run, [job_id, 3 * seconds, job], seconds, at_start)
     sync_s = min(app.settings.catalog_refresh_s, CATALOG_SYNC_S)
     add_job(app, "catalog-sync", sync_catalogs, [otp_snapshot, smm_snapshot], sync_s, False)
+    # Markups, provider switches and rates, catalog rules: another process's change shows here
+    # within one poll interval.
+    add_job(app, "console-sync", app.console.sync, [], app.settings.poll_interval_s, False)
     resume_s = app.broadcasts.lease_s / 2
     add_job(app, "broadcasts", app.broadcasts.resume, [], resume_s, False)
 
@@ -283,12 +394,56 @@ def singleton_jobs(
     if app.cryptopay is not None and app.cryptopay.enabled:
         # Also with the webhook on: webhooks get lost.
         jobs.append(("cryptopay-poll", partial(poll_cryptopay, app), poll, True))
+    # Balances: the low-balance alert, and the check that brings back a provider switched off
+    # automatically (without the group, only those are read).
+    jobs.append(("watch-balances", partial(watch_balances, app), BALANCE_CHECK_S, True))
     if app.notifications is not None:
-        jobs += [
-            ("watch-balances", partial(watch_balances, app), 600, True),
-            ("watch-errors", partial(watch_errors, app), 60, False),
-        ]
+        jobs.append(("watch-errors", partial(watch_errors, app), 60, False))
+    if app.proofs is not None:
+        jobs.append(("proofs", app.proofs.post, PROOFS_EVERY_S, False))
+    if app.settings.retention_days is not None:
+        jobs.append(("retention", partial(erase_old_orders, app), RETENTION_EVERY_S, True))
+    if app.settings.backup_dir is not None:
+        # Every few minutes it looks whether a backup is due (BACKUP_EVERY_H after the newest
+        # in BACKUP_DIR), so a restart neither skips one nor makes an extra one.
+        jobs.append(("backup", partial(scheduled_backup, app), BACKUP_CHECK_S, True))
     return jobs
+
+
+async def erase_old_orders(app: App) -> None:
+    """RETENTION_DAYS: ended orders' numbers, SMS texts and codes erased (once a day)."""
+    erased = await Retention(app.db, app.settings.retention_days).erase_old()
+    if erased.orders or erased.messages:
+        log.info(
+            "retention: erased",
+            extra={"orders": erased.orders, "messages": erased.messages},
+        )
+
+
+async def scheduled_backup(app: App) -> None:
+    """BACKUP_DIR: a dated backup when one is due; a failure is announced in the group."""
+    settings = app.settings
+    if settings.backup_dir is None:
+        return
+    try:
+        made = await asyncio.to_thread(
+            backup_if_due,
+            settings.database_url,
+            settings.backup_dir,
+            settings.backup_keep,
+            settings.backup_every_h * 3600,
+            datetime.now(UTC),
+            app.stopping,
+        )
+    except BackupInterrupted as exc:  # shutdown: the next start makes it (it is still due)
+        log.info("backup parked at shutdown", extra={"detail": str(exc)})
+        return
+    except (OSError, ValueError, RuntimeError, sqlite3.Error) as exc:
+        log.error("backup failed", extra={"error": str(exc)})
+        await app.notifier.emit_now(app.db, "backup-failed", error=str(exc))
+        return
+    if made is not None:
+        log.info("backup written", extra={"file": str(made)})
 
 
 def add_job(
@@ -317,9 +472,12 @@ def add_job(
 
 async def watch_balances(app: App) -> None:
     providers = {**app.providers, **app.smm_providers}
-    rates = {p.name: p.rate for p in app.settings.providers}
+    if app.notifications is None:  # no alerts to send: only what may come back is read
+        off = await app.switch.auto_off() if app.switch is not None else {}
+        providers = {name: p for name, p in providers.items() if name in off}
+    rates = app.console.rates  # /rate over PROVIDERS
     threshold = ceil_micro(app.settings.provider_low_balance)
-    await check_balances(app.db, app.notifier, providers, rates, threshold)
+    await check_balances(app.db, app.notifier, providers, rates, threshold, switch=app.switch)
 
 
 async def watch_errors(app: App) -> None:
@@ -356,6 +514,7 @@ async def refresh_catalog(app: App, snapshot: SnapshotSync) -> None:
     report = await app.catalog.refresh()
     if report.ok:
         await snapshot.save()
+    await probe_all(app.switch, report.ok, report.failed)
     log.info("catalog refreshed", extra={"offers": report.offers, "failed": len(report.failed)})
 
 
@@ -363,6 +522,7 @@ async def refresh_smm_catalog(app: App, snapshot: SnapshotSync) -> None:
     report = await app.smm_catalog.refresh()
     if report.ok:
         await snapshot.save()
+    await probe_all(app.switch, report.ok, report.failed)
     log.info(
         "smm catalog refreshed", extra={"services": report.offers, "failed": len(report.failed)}
     )
@@ -378,10 +538,13 @@ async def sync_catalogs(*snapshots: SnapshotSync) -> None:
 async def run_tracked(
     running: RunningTasks, func: Callable[..., Awaitable[object]], *args: object
 ) -> None:
-    """A job's run, known to shutdown (`stop_background` lets it finish: APScheduler's own
-    shutdown would cancel it wherever it is, a database write included)."""
+    """A job's run, known to shutdown (`stop_background` lets it finish, and only past the
+    shutdown budget cancels it: its open transaction rolls back, the next run resumes)."""
     with running.track():
-        await func(*args)
+        try:
+            await func(*args)
+        except asyncio.CancelledError:
+            log.info("job run parked at shutdown", extra={"job": getattr(func, "__name__", "?")})
 
 
 def _now() -> datetime:
@@ -389,22 +552,47 @@ def _now() -> datetime:
 
 
 async def stop_background(app: App) -> None:
+    """SIGTERM: what is being done finishes, or is parked where the next start resumes it,
+    within SHUTDOWN_BUDGET_S in all: updates being handled, the jobs' runs (a poll round, a
+    backup check), broadcasts (resumed from the next recipient), the outbox and the group
+    (their rows wait). Whatever is still running at its step's end is cancelled: every piece of
+    work is one transaction at a time, so a cancelled one leaves nothing half-written."""
+    budget = ShutdownBudget(SHUTDOWN_BUDGET_S)
+    app.stopping.set()
+    if app.reseller_api is not None:
+        await app.reseller_api.stop()  # no new API requests; the ones in flight finish
+    if app.metrics is not None:
+        await app.metrics.stop()
     # Updates still being handled (a buy waiting for its upstream) finish before anything
     # closes.
-    await app.in_flight.wait(timeout=60)
+    await app.in_flight.wait(timeout=budget.left(reserve=4))
     if app.scheduler.running:
         app.scheduler.pause()  # no new runs; the running ones finish first
-    await app.otp.stop()
-    await app.smm.stop()
-    await app.running_jobs.wait(timeout=JOB_STOP_TIMEOUT_S)
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(
+            asyncio.gather(app.otp.stop(), app.smm.stop()), budget.left(reserve=3)
+        )
+    await app.running_jobs.wait(timeout=budget.left(reserve=3))
+    await app.running_jobs.cancel()  # parked: the next run (here or elsewhere) resumes
     if app.scheduler.running:
-        app.scheduler.shutdown(wait=False)  # cancels a run still going after the timeout
+        app.scheduler.shutdown(wait=False)
     if app.leases is not None:
         await app.leases.close()  # another process takes the jobs over at its next run
-    await app.broadcasts.stop()
-    await app.outbox.stop()
+    await app.broadcasts.stop(timeout_s=budget.left(reserve=2))
+    await app.outbox.stop(budget.left(reserve=1))
     if app.notifications is not None:
-        await app.notifications.stop()
+        await app.notifications.stop(budget.left())
+
+
+class ShutdownBudget:
+    """The time left of a shutdown, shared out between its steps."""
+
+    def __init__(self, seconds: float) -> None:
+        self.deadline = time.monotonic() + seconds
+
+    def left(self, reserve: float = 0.0) -> float:
+        """What this step may take, keeping `reserve` seconds for the steps after it."""
+        return max(0.1, self.deadline - time.monotonic() - reserve)
 
 
 async def on_shutdown(app: App) -> None:

@@ -19,6 +19,7 @@ from db.models import utcnow
 from handlers.otp_views import TelegramPresenter
 from handlers.payments import topup_notice
 from handlers.smm_views import SmmPresenter
+from services.auto_switch import AutoSwitch
 from services.catalog import OtpCatalog
 from services.console import AdminConsole
 from services.health import HEALTH
@@ -73,6 +74,7 @@ def build_otp(
     bot: Bot,
     core: FluentRuntimeCore,
     notifier: Notifier,
+    switch: AutoSwitch | None = None,
 ) -> ActivationService:
     configs = [p for p in settings.otp_providers if p.enabled]
     providers = catalog.providers
@@ -83,6 +85,7 @@ def build_otp(
             p.name: p.min_cancel_delay_s for p in configs if p.min_cancel_delay_s is not None
         },
         max_active=settings.max_active_activations,
+        max_cancels_per_day=settings.max_cancels_per_day,
         reconcile_grace_s=settings.reconcile_grace_s,
         card_refresh_s=settings.card_refresh_s,
         poll_interval_s=settings.poll_interval_s,
@@ -95,7 +98,14 @@ def build_otp(
     can = partial(supports, providers)
     presenter = TelegramPresenter(bot, core, catalog, currency, can, utcnow)
     return ActivationService(
-        db, catalog, providers, rules, clock=utcnow, presenter=presenter, notifier=notifier
+        db,
+        catalog,
+        providers,
+        rules,
+        clock=utcnow,
+        presenter=presenter,
+        notifier=notifier,
+        switch=switch,
     )
 
 
@@ -106,6 +116,7 @@ def build_smm(
     *,
     core: FluentRuntimeCore,
     notifier: Notifier,
+    switch: AutoSwitch | None = None,
 ) -> SmmOrderService:
     configs = [p for p in settings.smm_providers if p.enabled]
     providers = build_smm_providers(configs, demo_step_s=settings.demo_smm_step_s)
@@ -123,7 +134,9 @@ def build_smm(
         request_lease_s=30 + 3 * max((float(p.timeout_s) for p in configs), default=30.0),
     )
     presenter = SmmPresenter(core, settings.store_currency)
-    return SmmOrderService(db, catalog, providers, rules, presenter=presenter, notifier=notifier)
+    return SmmOrderService(
+        db, catalog, providers, rules, presenter=presenter, notifier=notifier, switch=switch
+    )
 
 
 def build_stars(
@@ -159,6 +172,15 @@ def build_cryptopay(
     )
     api = AiosendCryptoPay(token, settings.cryptopay_api_url)
     return CryptoPayPayments(db, rules, api, notice=notice, notifier=notifier)
+
+
+def build_switch(settings: Settings, db: Database, notifier: Notifier) -> AutoSwitch:
+    return AutoSwitch(
+        db,
+        notifier,
+        failures=settings.auto_off_failures,
+        window=settings.auto_off_window,
+    )
 
 
 def build_console(

@@ -7,15 +7,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiogram import Bot
+from aiogram.types import InlineKeyboardMarkup
 from aiogram_i18n import I18nMiddleware
 from aiogram_i18n.cores import BaseCore
 from aiogram_i18n.exceptions import KeyNotFoundError
 
 from bot.settings import Settings
-from bot.telegram import make_sender
+from bot.telegram import make_markup_sender, make_sender
 from services.catalog import OtpCatalog
 from services.money import format_money
-from services.notifier import Notifier, OtpGoods, Person, SmmGoods
+from services.notifier import GroupAlert, Notifier, OtpGoods, Person, SmmGoods
+from services.proofs import Line as ProofLine
+from services.proofs import Proof
 from services.text import escape, mention
 
 MONEY_FIELDS = frozenset({"amount", "price", "cost", "profit", "balance", "threshold"})
@@ -100,11 +103,39 @@ def make_notifier(
 
 
 def make_group_sender(
-    bot: Bot, chat_id: int, thread_id: int | None
-) -> Callable[[str], Awaitable[Any]]:
+    bot: Bot,
+    chat_id: int,
+    thread_id: int | None,
+    *,
+    keyboard: Callable[[GroupAlert], InlineKeyboardMarkup | None] | None = None,
+) -> Callable[..., Awaitable[Any]]:
+    """The notification worker's `send(text)`; `send(text, alert)` for an alert that needs a
+    decision: alone, with its buttons (`keyboard`, handlers/group_actions.py)."""
     send = make_sender(bot, message_thread_id=thread_id)
+    send_with_buttons = make_markup_sender(bot, message_thread_id=thread_id)
 
-    async def send_to_group(text: str) -> Any:
-        return await send(chat_id, text)
+    async def send_to_group(text: str, alert: GroupAlert | None = None) -> Any:
+        markup = keyboard(alert) if alert is not None and keyboard is not None else None
+        if markup is None:
+            return await send(chat_id, text)
+        return await send_with_buttons(chat_id, text, markup)
 
     return send_to_group
+
+
+def make_proof_line(settings: Settings, i18n: I18nMiddleware, catalog: OtpCatalog) -> ProofLine:
+    """One delivered code for the proofs channel, in the shop's language (services/proofs.py)."""
+    language = settings.default_language
+
+    def line(proof: Proof) -> str:
+        country = catalog.country(proof.country)
+        return i18n.core.get(
+            "proof-line",
+            language,
+            flag=escape(country.flag if country else ""),
+            service=escape(catalog.service_name(proof.service)),
+            phone=escape(proof.phone),
+            seconds=str(proof.seconds),
+        )
+
+    return line

@@ -1,4 +1,5 @@
-"""Update middlewares, outermost first: updates in flight, user record, (i18n), throttling."""
+"""Update middlewares, outermost first: updates in flight, user record, (i18n), throttling;
+then, around the handlers, maintenance mode."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiogram import BaseMiddleware
-from aiogram.types import TelegramObject, Update
+from aiogram.dispatcher.flags import get_flag
+from aiogram.types import CallbackQuery, Message, TelegramObject, Update
 from aiogram.types import User as TgUser
 from aiolimiter import AsyncLimiter
 from cachetools import TTLCache
@@ -19,7 +21,10 @@ from bot.i18n import pick_language
 from db import repositories as repo
 from db.engine import Database
 from db.models import User
+from handlers.common import PURCHASE
+from services import metrics
 from services.notifier import Notifier
+from services.shop_state import ShopState
 from services.worker import RunningTasks
 
 log = logging.getLogger(__name__)
@@ -247,3 +252,43 @@ class ThrottlingMiddleware(BaseMiddleware):
             await update.callback_query.answer(text)
         elif update and update.message:
             await update.message.answer(text)
+
+
+class MaintenanceMiddleware(BaseMiddleware):
+    """While maintenance is on, a customer's press or message whose handler is flagged
+    `purchase` gets the maintenance text instead; admins and everything else go on (open orders
+    are cancelled, finished and delivered as usual)."""
+
+    def __init__(self, state: ShopState, admin_ids: frozenset[int]) -> None:
+        self.state = state
+        self.admin_ids = admin_ids
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        if not get_flag(data, PURCHASE):
+            return await handler(event, data)
+        user: TgUser | None = data.get("event_from_user")
+        if user is not None and user.id in self.admin_ids:
+            return await handler(event, data)
+        text = await self.state.maintenance()
+        if text is None:
+            return await handler(event, data)
+        i18n = data.get("i18n")
+        notice = text or (i18n.get("maintenance-default") if i18n is not None else "")
+        if isinstance(event, CallbackQuery):
+            await event.answer(notice[:200], show_alert=True)
+        elif isinstance(event, Message):
+            await event.answer(notice, parse_mode=None)
+        return None
+
+
+class MetricsMiddleware(BaseMiddleware):
+    """METRICS_LISTEN: each handled update counted, and its handler's time, by handler."""
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        found = data.get("handler")
+        name = metrics.handler_name(found.callback) if found is not None else "?"
+        started = time.perf_counter()
+        try:
+            return await handler(event, data)
+        finally:
+            metrics.observe_update(name, time.perf_counter() - started)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from decimal import Decimal
+from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import SplitResult, urlsplit
 
@@ -62,14 +63,20 @@ class Settings(BaseSettings):
     throttle_rate_per_s: float = Field(default=4, ge=0)  # 0 turns throttling off
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     outbox_interval_s: float = Field(default=1.0, gt=0)
+    outbox_rate_per_s: int = Field(default=30, ge=1, le=1000)  # Telegram: ~30 a second
     catalog_refresh_s: int = Field(default=600, ge=10)
     max_active_activations: int = Field(default=10, ge=1, le=1000)
+    max_cancels_per_day: int = Field(default=10, ge=0, le=100_000)
     reconcile_grace_s: float = Field(default=30, ge=0)
     smm_trouble_grace_s: float = Field(default=600, ge=0)
     card_refresh_s: float = Field(default=30, ge=1)
     demo_code_delay_s: float = Field(default=10, ge=0)
     notify_thread_id: int | None = None
     provider_low_balance: Decimal = Field(default=Decimal(5), ge=0)
+    # A provider failing AUTO_OFF_FAILURES of its last AUTO_OFF_WINDOW calls stops selling by
+    # itself (services/auto_switch.py); 0 in either turns that off (NO_BALANCE still does).
+    auto_off_failures: int = Field(default=8, ge=0, le=1000)
+    auto_off_window: int = Field(default=10, ge=0, le=1000)
     support_contact: str = Field(default="", max_length=100)
     demo_smm_step_s: float = Field(default=5, ge=0)
     broadcast_rate_per_s: float = Field(default=25, gt=0, le=1000)
@@ -91,6 +98,26 @@ class Settings(BaseSettings):
     cryptopay_api_url: str = "https://pay.crypt.bot/api"
     cryptopay_assets: str = ""  # accepted assets, comma-separated (USDT,TON); empty = all
     cryptopay_invoice_ttl_s: int = Field(default=3600, ge=60, le=2_678_400)
+
+    # The reseller API (docs/api.md): unset RESELLER_API_LISTEN = off.
+    reseller_api_listen: str | None = None  # host:port
+    reseller_api_public_url: str | None = None  # how customers reach it, for the 🔑 API screen
+    reseller_api_rate_per_min: int = Field(default=60, ge=0, le=100_000)  # per key and endpoint
+    reseller_api_markup_percent: Decimal = Decimal(0)  # on top of the shop's prices
+
+    # Scheduled backups of the SQLite database (README "Backup and restore"); unset = off.
+    backup_dir: Path | None = None
+    backup_every_h: float = Field(default=24, gt=0, le=24 * 365)
+    backup_keep: int = Field(default=7, ge=1, le=100_000)
+    # Privacy: ended orders' numbers, SMS texts and codes erased after this many days
+    # (services/retention.py, a daily job); unset = kept forever.
+    retention_days: int | None = Field(default=None, ge=1, le=36_500)
+
+    # A channel shown delivered codes as masked lines, one post a minute (services/proofs.py).
+    proofs_chat_id: int | None = None
+    # /metrics and /health on their own port (bot/metrics_server.py); unset = off.
+    metrics_listen: str | None = None  # host:port
+    health_outbox_max: int = Field(default=1000, ge=1)  # /health fails at this many waiting
 
     @field_validator("bot_token")
     @classmethod
@@ -117,7 +144,9 @@ class Settings(BaseSettings):
         parse_url(value)  # ValueError names the problem, never the URL (it may hold a password)
         return value
 
-    @field_validator("webhook_url", "redis_url", mode="before")
+    @field_validator(
+        "webhook_url", "redis_url", "reseller_api_listen", "reseller_api_public_url", mode="before"
+    )
     @classmethod
     def _empty_is_unset(cls, value: Any) -> Any:
         if isinstance(value, str) and not value.strip():
@@ -143,6 +172,19 @@ class Settings(BaseSettings):
     def _webhook_listen(cls, value: str) -> str:
         listen_address(value)  # ValueError says what is wrong
         return value.strip()
+
+    @field_validator("backup_dir", mode="before")
+    @classmethod
+    def _backup_dir(cls, value: object, info: ValidationInfo) -> object:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        url = str(info.data.get("database_url") or "")
+        if not url.startswith("sqlite"):
+            raise ValueError(
+                "works with SQLite only; with PostgreSQL, back up with pg_dump "
+                "(docs/deployment.md, Backups) and leave BACKUP_DIR unset"
+            )
+        return value
 
     @field_validator("webhook_secret")
     @classmethod
@@ -170,6 +212,43 @@ class Settings(BaseSettings):
             raise ValueError("must be a redis://host:port/db URL (rediss:// or unix:// too)")
         if parts.scheme != "unix" and not parts.hostname:
             raise ValueError("must name a host (redis://host:port/db)")
+        return value
+
+    @field_validator("reseller_api_listen", "metrics_listen")
+    @classmethod
+    def _optional_listen(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            return None
+        if value is not None:
+            listen_address(value)  # ValueError says what is wrong
+        return value
+
+    @field_validator("reseller_api_public_url")
+    @classmethod
+    def _reseller_api_public_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = _split(value)
+        if parts is None or parts.scheme not in {"https", "http"} or not parts.hostname:
+            raise ValueError("must be an http(s):// URL, e.g. https://api.example.com")
+        if parts.query or parts.fragment:
+            raise ValueError("must not have a ?query or #fragment")
+        return value.rstrip("/")
+
+    @field_validator("reseller_api_markup_percent", mode="before")
+    @classmethod
+    def _reseller_markup_text(cls, value: Any) -> Any:
+        if isinstance(value, float):
+            raise ValueError("must be written as text, not a float")
+        if isinstance(value, str) and not value.strip():
+            return Decimal(0)
+        return value
+
+    @field_validator("reseller_api_markup_percent")
+    @classmethod
+    def _reseller_markup_range(cls, value: Decimal) -> Decimal:
+        if not value.is_finite() or value < 0 or value > 1000:
+            raise ValueError("must be between 0 and 1000")
         return value
 
     @field_validator("admin_ids", mode="before")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from typing import Any
 
@@ -22,8 +23,9 @@ from aiogram.exceptions import (
 )
 from aiogram.methods import Response, TelegramMethod
 from aiogram.methods.base import TelegramType
+from aiogram.types import InlineKeyboardMarkup
 
-from services.outbox import SendResult, SendStatus
+from services.outbox import Editor, Sender, SendResult, SendStatus
 
 log = logging.getLogger(__name__)
 
@@ -65,30 +67,71 @@ class RetryAfterMiddleware(BaseRequestMiddleware):
                 await asyncio.sleep(exc.retry_after)
 
 
-def make_sender(bot: Bot, *, message_thread_id: int | None = None) -> Any:
+def make_sender(bot: Bot, *, message_thread_id: int | None = None) -> Sender:
     """The workers' `send` (outbox, group, broadcasts): Telegram errors become SendResults,
     never exceptions, and a flood limit is reported at once rather than waited out here (the
     worker stops all its sending for that long). `message_thread_id` posts into a forum topic
     (the notification group's NOTIFY_THREAD_ID)."""
 
     async def send(chat_id: int, text: str) -> SendResult:
-        worker_send = _WORKER_SEND.set(True)
-        try:
-            await bot.send_message(chat_id, text, message_thread_id=message_thread_id)
-        except TelegramRetryAfter as exc:
-            return SendResult(SendStatus.RETRY_AFTER, retry_after_s=exc.retry_after)
-        except (TelegramForbiddenError, TelegramNotFound) as exc:
-            return SendResult(SendStatus.BLOCKED, detail=exc.message)
-        except TelegramBadRequest as exc:
-            # A chat or forum topic that is gone is the place's fault, not the text's: such a
-            # message is not "rejected" (the notification group drops rejected lines).
-            if any(gone in exc.message.lower() for gone in ("chat not found", "thread not found")):
-                return SendResult(SendStatus.BLOCKED, detail=exc.message)
-            return SendResult(SendStatus.REJECTED, detail=exc.message)
-        except (TelegramNetworkError, TelegramServerError) as exc:
-            return SendResult(SendStatus.FAILED, detail=str(exc))
-        finally:
-            _WORKER_SEND.reset(worker_send)
-        return SendResult(SendStatus.SENT)
+        return await _attempt(bot.send_message(chat_id, text, message_thread_id=message_thread_id))
 
     return send
+
+
+def make_markup_sender(
+    bot: Bot, *, message_thread_id: int | None = None
+) -> Callable[[int, str, InlineKeyboardMarkup | None], Awaitable[SendResult]]:
+    """make_sender's with inline buttons: the notification group's alerts that need a
+    decision (handlers/group_actions.py)."""
+
+    async def send(chat_id: int, text: str, markup: InlineKeyboardMarkup | None) -> SendResult:
+        request = bot.send_message(
+            chat_id, text, message_thread_id=message_thread_id, reply_markup=markup
+        )
+        return await _attempt(request)
+
+    return send
+
+
+def make_editor(bot: Bot) -> Editor:
+    """The outbox's `edit` (the activation cards): like make_sender's, for editMessageText;
+    "message is not modified" is done (it shows that already), a message gone or no longer
+    editable is refused (never retried), and neither marks the user as having blocked the bot."""
+
+    async def edit(chat_id: int, message_id: int, text: str, markup: str | None) -> SendResult:
+        reply_markup = None if markup is None else InlineKeyboardMarkup.model_validate_json(markup)
+        request = bot.edit_message_text(
+            text=text, chat_id=chat_id, message_id=message_id, reply_markup=reply_markup
+        )
+        result = await _attempt(request, edit=True)
+        if result.status is SendStatus.REJECTED and "not modified" in result.detail:
+            return SendResult(SendStatus.SENT, detail=result.detail)
+        return result
+
+    return edit
+
+
+async def _attempt(request: Awaitable[Any], *, edit: bool = False) -> SendResult:
+    """One worker's call to Telegram, its error as a SendResult. A flood limit is reported at
+    once (the worker stops all its sending for that long), not waited out per request."""
+    worker_send = _WORKER_SEND.set(True)
+    try:
+        await request
+    except TelegramRetryAfter as exc:
+        return SendResult(SendStatus.RETRY_AFTER, retry_after_s=exc.retry_after)
+    except TelegramForbiddenError as exc:
+        return SendResult(SendStatus.BLOCKED, detail=exc.message)
+    except TelegramNotFound as exc:
+        return SendResult(SendStatus.REJECTED if edit else SendStatus.BLOCKED, detail=exc.message)
+    except TelegramBadRequest as exc:
+        # A chat or forum topic that is gone is the place's fault, not the text's: such a
+        # message is not "rejected" (the notification group drops rejected lines).
+        if any(gone in exc.message.lower() for gone in ("chat not found", "thread not found")):
+            return SendResult(SendStatus.BLOCKED, detail=exc.message)
+        return SendResult(SendStatus.REJECTED, detail=exc.message)
+    except (TelegramNetworkError, TelegramServerError) as exc:
+        return SendResult(SendStatus.FAILED, detail=str(exc))
+    finally:
+        _WORKER_SEND.reset(worker_send)
+    return SendResult(SendStatus.SENT)

@@ -58,6 +58,7 @@ class User(Base):
     banned: Mapped[bool] = mapped_column(Boolean, default=False)
     blocked_bot: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    api_allowed: Mapped[bool] = mapped_column(Boolean, default=True)  # admin /api <user> on|off
 
 
 class LedgerEntry(Base):
@@ -79,7 +80,10 @@ class OutboxMessage(Base):
     """A message that must reach a chat after its transaction committed (sent by a worker)."""
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_pending", "sent_at", "id"),)
+    __table_args__ = (
+        Index("ix_outbox_pending", "sent_at", "id"),
+        Index("ix_outbox_message", "chat_id", "message_id"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     chat_id: Mapped[int] = mapped_column(BigInteger)
@@ -94,6 +98,10 @@ class OutboxMessage(Base):
     # takes it; a claim that ran out (its process died) is taken over.
     claimed_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
     claimed_by: Mapped[str | None] = mapped_column(String(64))
+    # An edit (kind "edit"): the message whose text becomes `text`, with this reply markup
+    # (Bot API JSON); None for a message to send.
+    message_id: Mapped[int | None] = mapped_column(BigInteger)
+    markup: Mapped[str | None] = mapped_column(Text)
 
 
 class Activation(Base):
@@ -136,6 +144,12 @@ class Activation(Base):
     alerted_at: Mapped[datetime | None] = mapped_column(UtcDateTime)  # admins told: unknown
     # A buy in flight: until then (or until released) no reconciliation touches it.
     claimed_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # Placed through the reseller API by a key that does not push codes: no Telegram message.
+    quiet: Mapped[bool] = mapped_column(Boolean, default=False)
+    # the number, SMS text and code were erased (RETENTION_DAYS or /forget); money stays
+    erased_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # when the first code arrived (PROOFS_CHAT_ID's "code in 14 s")
+    code_at: Mapped[datetime | None] = mapped_column(UtcDateTime, index=True)
 
 
 class OtpQuote(Base):
@@ -220,6 +234,8 @@ class SmmOrder(Base):
     # An `add` in flight, and a refill/cancel request on its way: claims with an expiry.
     claimed_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
     acting_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # Placed through the reseller API by a key that does not push codes: no Telegram message.
+    quiet: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class MarkupSetting(Base):
@@ -233,6 +249,34 @@ class MarkupSetting(Base):
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 
+class CatalogRule(Base):
+    """An admin's catalog rule (services/catalog_rules.py): `rule` hide | price | minprofit |
+    rename, `scope` country | service | otp | smm | category, `key` what it is for (an ISO code,
+    a slug, "ISO|slug", "provider|service id", a category's name), `value` its micro-units or
+    new name."""
+
+    __tablename__ = "catalog_rules"
+
+    rule: Mapped[str] = mapped_column(String(16), primary_key=True)
+    scope: Mapped[str] = mapped_column(String(16), primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    value: Mapped[str] = mapped_column(Text, default="")
+    admin_id: Mapped[int | None] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class ShopFlag(Base):
+    """A shop-wide switch an admin sets at run time (services/shop_state.py): `maintenance`
+    holds the text customers get instead of new purchases while it is on."""
+
+    __tablename__ = "shop_flags"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[str | None] = mapped_column(Text)
+    admin_id: Mapped[int | None] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
 class ProviderSetting(Base):
     """An admin's switch for one provider (/provider <name> on|off), and the last balance
     alert, so a low balance is reported once per crossing."""
@@ -242,7 +286,13 @@ class ProviderSetting(Base):
     name: Mapped[str] = mapped_column(String(32), primary_key=True)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     balance_low: Mapped[bool] = mapped_column(Boolean, default=False)
+    rate: Mapped[str | None] = mapped_column(String(32))  # /rate: Decimal text over PROVIDERS
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    # Switched off automatically (services/auto_switch.py): why ("no-balance", "failures"),
+    # since when, the last error. It sells only when `enabled` (the admin's) and this is empty.
+    auto_off_reason: Mapped[str | None] = mapped_column(String(16))
+    auto_off_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    auto_off_detail: Mapped[str | None] = mapped_column(String(200))
 
 
 class Notification(Base):
@@ -259,6 +309,24 @@ class Notification(Base):
     # The worker's claim while it sends the line, as on the outbox (db/claims.py).
     claimed_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
     claimed_by: Mapped[str | None] = mapped_column(String(64))
+    # An alert that needs a decision (services/group_actions.py): sent alone, with buttons.
+    action: Mapped[str | None] = mapped_column(String(16))  # "order", "provider", "balance"
+    target: Mapped[str | None] = mapped_column(String(64))  # "otp:12", a provider's name
+
+
+class GroupAction(Base):
+    """What an admin did with an alert's button, once per alert: the first press claims the
+    row (`outcome` empty while it acts), the others read who did what."""
+
+    __tablename__ = "group_actions"
+
+    notification_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    verb: Mapped[str] = mapped_column(String(16))
+    target: Mapped[str] = mapped_column(String(64))
+    done_by: Mapped[int] = mapped_column(BigInteger)
+    done_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    outcome: Mapped[str | None] = mapped_column(String(32))
+    detail: Mapped[str | None] = mapped_column(String(200))
 
 
 class Lease(Base):
@@ -340,3 +408,22 @@ class Payment(Base):
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     paid_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     refunded_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class ApiKey(Base):
+    """A customer's reseller API key (services/api/keys.py): only its SHA-256 is kept, the key
+    itself is shown once. One per user; rolling it replaces the hash and keeps the id (the
+    ledger keys `api:<key id>:<client ref>` of its orders stay its own)."""
+
+    __tablename__ = "api_keys"
+    __table_args__ = (
+        UniqueConstraint("key_hash", name="uq_api_keys_key_hash"),
+        UniqueConstraint("user_id", name="uq_api_keys_user_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id"))
+    key_hash: Mapped[str] = mapped_column(String(64))  # SHA-256, hex
+    push_codes: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

@@ -10,6 +10,7 @@ from aiogram.filters import Command, CommandObject
 from aiogram.types import Message
 from aiogram_i18n import I18nContext
 
+from db.models import Activation
 from handlers.admin import IsAdmin, ambiguous_user_text
 from handlers.common import ShopSettings, number
 from handlers.payments import METHOD_KEYS, payment_row
@@ -19,7 +20,7 @@ from services import admin as console
 from services import otp as activations
 from services import smm
 from services.admin import AmbiguousUser, Backoffice
-from services.console import AdminConsole, ProviderBalance
+from services.console import AdminConsole, ProviderBalance, ProviderRow
 from services.markups import GLOBAL, OTP_ITEM, PROVIDER, SMM_ITEM, parse_percent
 from services.money import format_money
 from services.text import escape
@@ -69,7 +70,7 @@ async def cmd_user(
     for a in report.activations:
         lines.append(
             f"otp:{a.id} · {escape(a.service)} · {escape(a.country)} · "
-            f"{_money(settings, a.price)} · {a.status}"
+            f"{_phone(a, i18n)} · {_money(settings, a.price)} · {a.status}"
         )
     for o in report.smm_orders:
         lines.append(
@@ -217,6 +218,12 @@ async def cmd_stats(
     await message.answer("\n".join(lines))
 
 
+def _phone(activation: Activation, i18n: I18nContext) -> str:
+    if activation.erased_at is not None:
+        return i18n.get("history-erased")
+    return escape(activation.phone or "—")
+
+
 def _topups(stats: console.Stats, i18n: I18nContext, settings: ShopSettings) -> str:
     return " · ".join(
         f"{i18n.get(METHOD_KEYS.get(method, 'payment-method-other'))} {count}: "
@@ -233,6 +240,13 @@ def _statuses(counts: dict[str, int]) -> str:
 async def cmd_providers(
     message: Message, i18n: I18nContext, settings: ShopSettings, admin_console: AdminConsole
 ) -> None:
+    await message.answer(await providers_text(i18n, settings, admin_console))
+
+
+async def providers_text(
+    i18n: I18nContext, settings: ShopSettings, admin_console: AdminConsole
+) -> str:
+    """What /providers shows (also the group's "Show providers" button)."""
     lines = [i18n.get("admin-providers-title")]
     for row in await admin_console.provider_rows():
         health = row.health
@@ -242,14 +256,21 @@ async def cmd_providers(
                 name=escape(row.name),
                 kind=row.kind,
                 balance=escape(_balance_text(row.balance, settings)),
-                enabled=i18n.get("admin-on") if row.enabled else i18n.get("admin-off"),
+                enabled=_switch_text(row, i18n),
                 requests=number(health.requests),
                 errors=number(health.errors),
                 rate=f"{health.error_rate:.0%}",
                 last=escape(health.last_error or "—"),
             )
         )
-    await message.answer("\n".join(lines))
+    return "\n".join(lines)
+
+
+def _switch_text(row: ProviderRow, i18n: I18nContext) -> str:
+    if row.auto_off is not None:
+        since = f"{row.auto_off_at:%Y-%m-%d %H:%M} UTC" if row.auto_off_at else "—"
+        return i18n.get("admin-off-auto", why=row.auto_off, since=since)
+    return i18n.get("admin-on") if row.enabled else i18n.get("admin-off")
 
 
 def _balance_text(balance: ProviderBalance, settings: ShopSettings) -> str:

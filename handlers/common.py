@@ -16,6 +16,12 @@ from fluent.runtime.types import FluentInt, FluentNumber
 LANGUAGES = ("en", "ru")  # a folder each under locales/
 
 
+# The flag of a handler that starts or makes a new purchase: in maintenance mode customers get
+# the maintenance text instead (bot/middlewares.py MaintenanceMiddleware).
+PURCHASE = "purchase"
+PURCHASE_FLAG = {PURCHASE: True}
+
+
 @dataclass(frozen=True, slots=True)
 class ShopSettings:
     """The part of the settings handlers read (STORE_CURRENCY, ADMIN_IDS, SUPPORT_CONTACT,
@@ -26,6 +32,8 @@ class ShopSettings:
     support_contact: str = ""
     min_cancel_delay_s: int = 120
     topup: bool = False  # a top-up method is configured: the menus show 💳 Top up
+    api: bool = False  # RESELLER_API_LISTEN is set: the menu shows 🔑 API
+    api_url: str = ""  # RESELLER_API_PUBLIC_URL, the root the API's paths hang from
 
     def is_admin(self, user_id: int) -> bool:
         return user_id in self.admin_ids

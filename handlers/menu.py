@@ -29,6 +29,7 @@ class MenuAction(StrEnum):
     SMM = "smm"
     BALANCE = "bal"
     HISTORY = "hist"
+    API = "api"  # 🔑 API (handlers/api_keys.py), only with RESELLER_API_LISTEN
     LANGUAGE = "lang"
     HELP = "help"
 
@@ -69,7 +70,10 @@ def back_to_menu(i18n: I18nContext) -> InlineKeyboardMarkup:
     return kb.as_markup()
 
 
-def main_menu(i18n: I18nContext, topup: bool) -> InlineKeyboardMarkup:
+def main_menu(i18n: I18nContext, settings: ShopSettings) -> InlineKeyboardMarkup:
+    """The whole menu: 💳 Top up when a payment method is on, 🔑 API when the reseller API
+    is (both read from `settings`, so no caller can leave one out)."""
+    topup, api = settings.topup, settings.api
     kb = Keyboard()
     for action, key in (
         (MenuAction.BUY, "menu-buy"),
@@ -82,7 +86,9 @@ def main_menu(i18n: I18nContext, topup: bool) -> InlineKeyboardMarkup:
         kb.button(text=i18n.get(key), callback_data=MenuCb(action=action))
         if topup and action == MenuAction.SMM:
             topup_button(kb, i18n)
-    kb.adjust(1, 1, *((1,) if topup else ()), 2, 2)
+        if api and action == MenuAction.HISTORY:
+            kb.button(text=i18n.get("menu-api"), callback_data=MenuCb(action=MenuAction.API))
+    kb.adjust(1, 1, *((1,) if topup else ()), 2, *((1,) if api else ()), 2)
     return kb.as_markup()
 
 
@@ -98,7 +104,7 @@ async def cmd_start(
     balance = format_money(await accounts.balance(user.id), settings.store_currency)
     await message.answer(
         i18n.get("welcome", name=name, balance=balance),
-        reply_markup=main_menu(i18n, settings.topup),
+        reply_markup=main_menu(i18n, settings),
     )
 
 
@@ -107,7 +113,7 @@ async def on_main_menu(
     query: CallbackQuery, user: User, i18n: I18nContext, settings: ShopSettings, accounts: Accounts
 ) -> None:
     balance = format_money(await accounts.balance(user.id), settings.store_currency)
-    await show(query, i18n.get("menu-title", balance=balance), main_menu(i18n, settings.topup))
+    await show(query, i18n.get("menu-title", balance=balance), main_menu(i18n, settings))
 
 
 def language_keyboard(i18n: I18nContext) -> InlineKeyboardMarkup:
@@ -142,7 +148,7 @@ async def on_language_set(
     user.language = callback_data.code
     balance = format_money(await accounts.balance(user.id), settings.store_currency)
     text = i18n.get("language-set") + "\n\n" + i18n.get("menu-title", balance=balance)
-    await show(query, text, main_menu(i18n, settings.topup))
+    await show(query, text, main_menu(i18n, settings))
 
 
 def help_text(i18n: I18nContext, settings: ShopSettings) -> str:

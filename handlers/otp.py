@@ -14,7 +14,7 @@ from aiogram_i18n import I18nContext
 
 from db.models import Activation, User
 from handlers import otp_views as view
-from handlers.common import ShopSettings, notify_banned, number
+from handlers.common import PURCHASE_FLAG, ShopSettings, notify_banned, number
 from handlers.menu import MenuAction, MenuCb
 from handlers.render import show
 from handlers.routing import RouterTemplate
@@ -22,7 +22,7 @@ from services import otp as act
 from services.accounts import Accounts
 from services.catalog import OtpCatalog
 from services.money import format_money
-from services.text import countdown
+from services.text import countdown, countdown_hours
 
 router = RouterTemplate(name=__name__)
 HISTORY_PER_PAGE = 5
@@ -35,7 +35,7 @@ class OtpSearch(StatesGroup):
 # --- browsing ----------------------------------------------------------------------------------
 
 
-@router.callback_query(MenuCb.filter(F.action == MenuAction.BUY))
+@router.callback_query(MenuCb.filter(F.action == MenuAction.BUY), flags=PURCHASE_FLAG)
 async def on_buy_menu(
     query: CallbackQuery,
     user: User,
@@ -158,7 +158,7 @@ async def on_search_text(
 # --- buying -----------------------------------------------------------------------------------
 
 
-@router.callback_query(view.OtpBuy.filter())
+@router.callback_query(view.OtpBuy.filter(), flags=PURCHASE_FLAG)
 async def on_buy(
     query: CallbackQuery,
     callback_data: view.OtpBuy,
@@ -206,6 +206,15 @@ async def on_buy(
     except act.TooManyActive as exc:
         await query.answer(i18n.get("otp-too-many", limit=number(exc.limit)), show_alert=True)
         return
+    except act.TooManyCancels as exc:
+        text = i18n.get(
+            "otp-too-many-cancels",
+            limit=number(exc.limit),
+            time=f"{exc.until:%H:%M}",
+            wait=countdown_hours(exc.until),
+        )
+        await query.answer(text, show_alert=True)
+        return
     except act.NotEnoughMoney:
         await _confirm(query, otp, otp_catalog, accounts, user, country, service, i18n, settings)
         return
@@ -252,6 +261,8 @@ async def _render_card(
     )
     message = query.message
     if isinstance(message, Message):
+        # A scheduler's edit of this card still in the outbox would put an older state back.
+        await otp.card_rendered(message.chat.id, message.message_id)
         try:
             await message.edit_text(text, reply_markup=markup)
         except TelegramBadRequest as exc:

@@ -13,7 +13,6 @@ from datetime import datetime
 from typing import Any
 
 from aiogram import Bot
-from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import InlineKeyboardMarkup
 from aiogram_i18n.cores import FluentRuntimeCore
@@ -25,6 +24,7 @@ from handlers.render import Keyboard
 from services import otp as act
 from services.catalog import CountryItem, OtpCatalog, Page, ServiceItem
 from services.money import format_money
+from services.outbox import Edit
 from services.text import countdown, escape
 
 Translate = Callable[..., str]
@@ -458,7 +458,7 @@ def history_view(
                 date=row.created_at.strftime("%Y-%m-%d %H:%M"),
                 service=escape(catalog.service_name(row.service)),
                 flag=flag(catalog, row.country),
-                phone=escape(row.phone or "—"),
+                phone=t("history-erased") if row.erased_at else escape(row.phone or "—"),
                 price=money(row.price, currency),
                 status=t(f"status-{row.status}"),
                 code=code,
@@ -478,29 +478,48 @@ def history_view(
 class ShownCards:
     """What this process last put on each activation card, by (chat, message): a card whose
     text and buttons would not change is not edited (Telegram would refuse the edit as "not
-    modified", a wasted call). What a card shows only ever moves forward (time left goes down,
-    states advance), so an entry another process has since made stale costs at most one such
-    edit, never a change left unshown. Bounded: the least recently shown are forgotten."""
+    modified", a wasted call). The scheduler's refreshes count from when they are put in the
+    outbox (which sends only a card's latest state), the handlers' renders from when they are
+    shown. What a card shows only ever moves forward (time left goes down, states advance), so
+    an entry another process has since made stale costs at most one such edit (counted as
+    done), never a change left unshown. Bounded: the least recently shown are forgotten."""
 
     def __init__(self, size: int = 20_000) -> None:
         self.size = size
         self._shown: OrderedDict[tuple[int, int], int] = OrderedDict()
 
     @staticmethod
-    def _fingerprint(text: str, markup: InlineKeyboardMarkup) -> int:
-        return hash((text, markup.model_dump_json(exclude_none=True)))
+    def _fingerprint(text: str, markup: InlineKeyboardMarkup | str | None) -> int:
+        if isinstance(markup, InlineKeyboardMarkup):
+            markup = markup_json(markup)
+        return hash((text, markup))
 
-    def same(self, chat_id: int, message_id: int, text: str, markup: InlineKeyboardMarkup) -> bool:
+    def same(
+        self,
+        chat_id: int,
+        message_id: int,
+        text: str,
+        markup: InlineKeyboardMarkup | str | None,
+    ) -> bool:
         return self._shown.get((chat_id, message_id)) == self._fingerprint(text, markup)
 
     def remember(
-        self, chat_id: int, message_id: int, text: str, markup: InlineKeyboardMarkup
+        self,
+        chat_id: int,
+        message_id: int,
+        text: str,
+        markup: InlineKeyboardMarkup | str | None,
     ) -> None:
         key = (chat_id, message_id)
         self._shown[key] = self._fingerprint(text, markup)
         self._shown.move_to_end(key)
         if len(self._shown) > self.size:
             self._shown.popitem(last=False)
+
+
+def markup_json(markup: InlineKeyboardMarkup) -> str:
+    """A reply markup as the Bot API takes it (an outbox edit's `markup`)."""
+    return markup.model_dump_json(exclude_none=True)
 
 
 class TelegramPresenter:
@@ -547,9 +566,11 @@ class TelegramPresenter:
             price=money(activation.price, self.currency),
         )
 
-    async def refresh_card(self, activation: Activation, language: str) -> None:
+    def card(self, activation: Activation, language: str) -> Edit | None:
+        """The card's edit to what it should show now; None without a card, or when this
+        process last put exactly that on it."""
         if activation.card_chat_id is None or activation.card_message_id is None:
-            return
+            return None
         text, markup = card_view(
             activation,
             self.catalog,
@@ -561,15 +582,11 @@ class TelegramPresenter:
             can_finish=self.supports(activation, "finish"),
         )
         chat_id, message_id = activation.card_chat_id, activation.card_message_id
-        if self.shown.same(chat_id, message_id, text, markup):
-            return  # nothing it shows changed
-        try:
-            await self.bot.edit_message_text(
-                text=text, chat_id=chat_id, message_id=message_id, reply_markup=markup
-            )
-        except TelegramBadRequest as exc:
-            if "not modified" not in exc.message:  # it shows this already: done
-                raise
-        except TelegramForbiddenError:
-            return  # blocked the bot: the money side goes on without the card
-        self.shown.remember(chat_id, message_id, text, markup)
+        markup_text = markup_json(markup)
+        if self.shown.same(chat_id, message_id, text, markup_text):
+            return None  # nothing it shows changed
+        return Edit(chat_id, message_id, text, markup_text)
+
+    def card_queued(self, edit: Edit) -> None:
+        """The edit is in the outbox (committed): the card will show this."""
+        self.shown.remember(edit.chat_id, edit.message_id, edit.text, edit.markup)

@@ -11,7 +11,7 @@ from aiogram_i18n import I18nContext
 
 from db.models import User
 from handlers import smm_views as view
-from handlers.common import ShopSettings, notify_banned
+from handlers.common import PURCHASE_FLAG, ShopSettings, notify_banned
 from handlers.menu import MenuAction, MenuCb, main_menu
 from handlers.render import show
 from handlers.routing import RouterTemplate
@@ -28,7 +28,7 @@ ORDERS_PER_PAGE = 5
 # --- browsing ----------------------------------------------------------------------------------
 
 
-@router.callback_query(MenuCb.filter(F.action == MenuAction.SMM))
+@router.callback_query(MenuCb.filter(F.action == MenuAction.SMM), flags=PURCHASE_FLAG)
 async def on_smm_section(
     query: CallbackQuery,
     user: User,
@@ -69,7 +69,7 @@ async def on_nav(
         await state.clear()
         balance = format_money(await accounts.balance(user.id), currency)
         text = i18n.get("smm-form-cancelled") + "\n\n" + i18n.get("menu-title", balance=balance)
-        await show(query, text, main_menu(i18n, settings.topup))
+        await show(query, text, main_menu(i18n, settings))
         return
     if nav.v == "c":
         await leave_form(state)

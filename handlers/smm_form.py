@@ -21,7 +21,7 @@ from aiogram_i18n import I18nContext
 
 from db.models import SmmOrder, User
 from handlers import smm_views as view
-from handlers.common import ShopSettings, notify_banned
+from handlers.common import PURCHASE_FLAG, ShopSettings, notify_banned
 from handlers.render import show
 from handlers.routing import RouterTemplate
 from services import smm
@@ -379,7 +379,7 @@ _REFUSALS = (
 )
 
 
-@router.callback_query(view.SmmConfirm.filter())
+@router.callback_query(view.SmmConfirm.filter(), flags=PURCHASE_FLAG)
 async def on_confirm(
     query: CallbackQuery,
     callback_data: view.SmmConfirm,

@@ -402,9 +402,20 @@ async def provider_switches(db: Database) -> dict[str, bool]:
 
 
 async def set_provider_enabled(db: Database, name: str, enabled: bool) -> None:
-    """One statement, so two admins (or two processes) switching it at once cannot collide."""
-    values = {"name": name, "enabled": enabled, "balance_low": False, "updated_at": utcnow()}
+    """One statement, so two admins (or two processes) switching it at once cannot collide.
+    The admin's switch wins over the automatic one (services/auto_switch.py): on clears an
+    automatic off; off stays off until an admin says on."""
+    values = {
+        "name": name,
+        "enabled": enabled,
+        "balance_low": False,
+        "updated_at": utcnow(),
+        "auto_off_reason": None,
+        "auto_off_at": None,
+        "auto_off_detail": None,
+    }
+    columns = ["enabled", "updated_at"]
+    if enabled:
+        columns += ["auto_off_reason", "auto_off_at", "auto_off_detail"]
     async with db.write() as session:
-        await upsert(
-            session, ProviderSetting, values, keys=["name"], update=["enabled", "updated_at"]
-        )
+        await upsert(session, ProviderSetting, values, keys=["name"], update=columns)

@@ -39,8 +39,9 @@ from services.catalog_index import (
     paginate,
 )
 from services.catalog_refresh import RefreshingCatalog, RefreshReport, gc_paused, utc_now
+from services.catalog_rules import CatalogRules, RuleSet
 from services.money import CENT, MAX_ADMIN_AMOUNT, MICRO, to_decimal
-from services.pricing import otp_pricer
+from services.pricing import otp_pricer, ruled_max_upstream_price, ruled_otp_price
 from services.providers import tables
 from services.providers.base import OFFER_FIELDS, OfferRow, OtpOffer, OtpOffers, OtpProvider
 
@@ -121,16 +122,23 @@ class OtpCatalog(RefreshingCatalog[OtpProvider, Sequence[OtpOffer], _Row]):
         price_step: int = CENT,
         fetch_timeout_s: float | None = 60.0,
         build_in_thread: bool = True,
+        rules: CatalogRules | None = None,
     ) -> None:
         """`rates[provider.name]` is the value of one unit of its currency in the store currency;
-        `price_step` the store currency's smallest unit in micro (CENT for USD)."""
+        `price_step` the store currency's smallest unit in micro (CENT for USD); `rules` an
+        admin's hidden items, fixed prices, minimum profit and names (services/catalog_rules.py),
+        read at each build."""
         super().__init__(providers, rates=rates, fetch_timeout_s=fetch_timeout_s)
         self.set_price_rule(price_rule)
         self.price_step = price_step
         self.build_in_thread = build_in_thread
+        self.rules = rules if rules is not None else CatalogRules()
         self._index = CatalogIndex.empty()
-        # price step -> (upstream price, rate, markup) -> store price, of the last build
-        self._prices: dict[int, dict[tuple[Decimal, Decimal, Decimal], int]] = {}
+        # (price step, minimum profit) -> (upstream price, rate, markup) -> store price, of
+        # the last build
+        self._prices: dict[
+            tuple[int, int | None], dict[tuple[Decimal, Decimal, Decimal], int]
+        ] = {}
 
     def set_price_rule(self, price_rule: PriceRule | MarkupFn) -> None:
         """A new markup rule; takes effect at the next rebuild()."""
@@ -170,19 +178,43 @@ class OtpCatalog(RefreshingCatalog[OtpProvider, Sequence[OtpOffer], _Row]):
     def _build(
         self, sources: Mapping[str, Sequence[_Row]], rates: Mapping[str, Decimal]
     ) -> CatalogIndex:
+        rules = self.rules.current
         with gc_paused():
-            bests, country_names, service_names = self._price_all(sources, rates)
-            return index_from(bests, country_names, service_names)
+            bests, country_names, service_names = self._price_all(sources, rates, rules)
+            index = index_from(bests, country_names, service_names, rules.service_names)
+            _cheapest_cost_first(index, rules)
+            return index
 
     def _price_all(
-        self, sources: Mapping[str, Sequence[_Row]], rates: Mapping[str, Decimal]
+        self,
+        sources: Mapping[str, Sequence[_Row]],
+        rates: Mapping[str, Decimal],
+        rules: RuleSet | None = None,
     ) -> tuple[list[dict[Cell, Offer]], dict[str, str], dict[str, str]]:
-        """Every provider's offers priced: per provider its best offer per (country, service)."""
-        step = self.price_step
-        pricing = _Pricing(self._markup_for, step, self._prices.get(step, {}))
+        """Every provider's offers priced: per provider its best offer per (country, service),
+        without what an admin hid, at an admin's fixed price where there is one."""
+        rules = rules if rules is not None else self.rules.current
+        step, floor = self.price_step, rules.otp_min_profit
+        pricing = _Pricing(self._markup_for, step, self._prices.get((step, floor), {}), floor)
         bests = [pricing.best_offers(name, rows, rates[name]) for name, rows in sources.items()]
-        self._prices = {step: pricing.prices}  # only what this build used: it never grows
+        self._prices = {(step, floor): pricing.prices}  # only what this build used
+        bests = [_ruled(best, rules, step) for best in bests]
         return bests, pricing.country_names, pricing.service_names
+
+    def max_upstream_price(
+        self, country: str, service: str, confirmed: int, offer: Offer
+    ) -> Decimal:
+        """The most `offer`'s provider may charge for a number of (country, service) sold at
+        `confirmed` (pricing.ruled_max_upstream_price() under this moment's rules)."""
+        rules = self.rules.current
+        return ruled_max_upstream_price(
+            confirmed,
+            offer.rate,
+            offer.markup_percent,
+            fixed=(country, service) in rules.otp_fixed,
+            min_profit=rules.otp_min_profit,
+            current=offer.upstream_price,
+        )
 
     # --- readers (no I/O, no sorting) ------------------------------------------------------
 
@@ -218,7 +250,11 @@ class OtpCatalog(RefreshingCatalog[OtpProvider, Sequence[OtpOffer], _Row]):
         return info.name_ru if lang == "ru" else info.name_en
 
     def service_name(self, slug: str) -> str:
-        return self._index.service_names.get(slug) or tables.service_name(slug)
+        return (
+            self._index.service_names.get(slug)
+            or self.rules.current.service_names.get(slug)
+            or tables.service_name(slug)
+        )
 
     def all_services(self) -> Sequence[str]:
         """Slugs of every service in stock somewhere, by display name."""
@@ -293,10 +329,17 @@ class _Pricing:
     unusual (a bad price, stock or markup, two native ids for one cell) sends the provider's
     rows through the row-by-row path, which drops and logs the bad ones."""
 
-    def __init__(self, markup_for: MarkupFn, step: int, known: Mapping[_PriceKey, int]) -> None:
+    def __init__(
+        self,
+        markup_for: MarkupFn,
+        step: int,
+        known: Mapping[_PriceKey, int],
+        min_profit: int | None = None,
+    ) -> None:
         self.markup_for = markup_for
         self.step = step
         self.known = known
+        self.min_profit = min_profit  # every price at least cost + this (an admin's /minprofit)
         self.prices: dict[_PriceKey, int] = {}  # what this build used: next build's `known`
         self._pricers: dict[tuple[Decimal, Decimal], Callable[[Decimal], int]] = {}
         self.country_names: dict[str, str] = {}
@@ -385,8 +428,54 @@ class _Pricing:
         price, rate, markup = key
         pricer = self._pricers.get((rate, markup))
         if pricer is None:  # a bad rate or markup raises here: the caller drops the offer
-            pricer = self._pricers[(rate, markup)] = otp_pricer(rate, markup, self.step)
+            pricer = self._pricers[(rate, markup)] = otp_pricer(
+                rate, markup, self.step, self.min_profit
+            )
         return _user_price(price, pricer)
+
+
+def _ruled(best: dict[Cell, Offer], rules: RuleSet, step: int) -> dict[Cell, Offer]:
+    """One provider's best offers without the hidden ones, at the fixed prices."""
+    if rules.hides_otp:
+        hidden = rules.otp_hidden
+        best = {cell: offer for cell, offer in best.items() if not hidden(*cell)}
+    for cell, fixed in rules.otp_fixed.items():
+        offer = best.get(cell)
+        if offer is None:
+            continue
+        try:
+            price = ruled_otp_price(
+                offer.upstream_price,
+                offer.rate,
+                offer.markup_percent,
+                step,
+                fixed=fixed,
+                min_profit=rules.otp_min_profit,
+            )
+        except (ArithmeticError, TypeError, ValueError):
+            continue
+        if 0 < price <= MAX_OFFER_PRICE_MICRO:
+            best[cell] = offer._replace(user_price_micro=price)
+    return best
+
+
+def _cheapest_cost_first(index: CatalogIndex, rules: RuleSet) -> None:
+    """At a fixed price several providers sell a cell at one price: ask the one it costs the
+    shop least first (then the most stock), not merely the one with the most stock."""
+    offers = index.offers
+    for cell in rules.otp_fixed:
+        cell_offers = offers.get(cell)
+        if cell_offers is not None and len(cell_offers) > 1:
+            offers[cell] = tuple(sorted(cell_offers, key=_fixed_order))  # type: ignore[index]
+
+
+def _fixed_order(offer: Offer) -> tuple[int, Decimal, int, str]:
+    return (
+        offer.user_price_micro,
+        offer.upstream_price * offer.rate,
+        -offer.stock,
+        offer.provider,
+    )
 
 
 def _user_price(price: object, pricer: Callable[[Decimal], int]) -> int:

@@ -149,12 +149,14 @@ def index_from(
     bests: Sequence[Mapping[Cell, Offer]],
     country_names: Mapping[str, str],
     service_names: Mapping[str, str],
+    renamed: Mapping[str, str] | None = None,
 ) -> CatalogIndex:
     """Sorts once here so that readers never sort: name orders come from walking the globally
     sorted slugs/countries (no per-country sort), price orders from a stable sort on an int.
-    `bests` holds each provider's best offer per (country, service)."""
+    `bests` holds each provider's best offer per (country, service); `renamed` an admin's
+    names for services (/rename), over every other."""
     offers = _merged_offers(bests)
-    names, slug_order, per_service = _services_by_name(offers, service_names)
+    names, slug_order, per_service = _services_by_name(offers, service_names, renamed or {})
     info, services = _country_rows(slug_order, per_service, country_names)
     countries = _country_orders(info)
     return CatalogIndex(
@@ -187,13 +189,18 @@ def _merged_offers(bests: Sequence[Mapping[Cell, Offer]]) -> dict[Cell, tuple[Of
 
 
 def _services_by_name(
-    offers: Mapping[Cell, tuple[Offer, ...]], service_names: Mapping[str, str]
+    offers: Mapping[Cell, tuple[Offer, ...]],
+    service_names: Mapping[str, str],
+    renamed: Mapping[str, str],
 ) -> tuple[dict[str, str], tuple[str, ...], dict[str, dict[str, ServiceItem]]]:
     """Display names, the slugs by display name, and per slug its row in each country selling
     it (stock summed over providers, the best price)."""
     slugs = {slug for _, slug in offers}
     known = tables.service_names()
-    names = {slug: known.get(slug) or service_names.get(slug) or slug for slug in slugs}
+    names = {
+        slug: renamed.get(slug) or known.get(slug) or service_names.get(slug) or slug
+        for slug in slugs
+    }
     slug_order = tuple(sorted(names, key=lambda slug: (names[slug].casefold(), slug)))
     per_service: dict[str, dict[str, ServiceItem]] = {slug: {} for slug in slug_order}
     for (iso, slug), cell in offers.items():

@@ -1,10 +1,13 @@
 """The shop owner's console as a service: which providers sell (switched on and off by an admin),
-the markups, re-pricing both catalogs after either changes, and each provider's balance and
-health for /providers.
+the markups, the catalog rules (services/catalog_rules.py), the providers' exchange rates,
+re-pricing both catalogs after any of them changes, and each provider's balance and health for
+/providers.
 
-Whether a provider is switched off lives in the database (`provider_settings`); this service
-loads it at start-up, writes it, keeps this process's copy and pushes it to both catalogs, which
-keep an excluded provider's offers but do not sell them.
+Whether a provider is switched off and its run-time rate (/rate) live in the database
+(`provider_settings`), like the markups and the catalog rules; this service loads them at
+start-up, writes them, keeps this process's copy and pushes it to both catalogs, which keep an
+excluded provider's offers but do not sell them. `sync()` (every process, every poll interval)
+reads them again and re-prices when another process changed any of them.
 """
 
 from __future__ import annotations
@@ -12,11 +15,18 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 
+from sqlalchemy import select
+
 from db.engine import Database
+from db.models import MarkupSetting, ProviderSetting, utcnow
+from db.upsert import upsert
 from services import admin
+from services.auto_switch import SWITCHES
 from services.catalog import OtpCatalog
+from services.catalog_rules import CatalogRules, RuleRow
 from services.health import HEALTH, HealthSnapshot, ProviderHealth
 from services.markups import Markups
 from services.money import to_decimal
@@ -26,6 +36,34 @@ from services.providers.errors import ProviderError
 from services.smm_catalog import SmmCatalog
 
 BALANCE_TIMEOUT_S = 15.0
+MAX_RATE = Decimal(1_000_000)  # one provider-currency unit worth more is a typo
+
+
+class RateError(ValueError):
+    """Not a rate: a positive decimal (at most 10 places, at most MAX_RATE)."""
+
+
+def parse_rate(text: str) -> Decimal:
+    """`0.011`, `1`, `92.5`: a positive plain decimal; anything else raises RateError."""
+    if len(text) > 24 or not text.isascii():
+        raise RateError(text)
+    head, dot, tail = text.partition(".")
+    if not head.isdigit() or (dot and not tail.isdigit()) or len(tail) > 10:
+        raise RateError(text)
+    value = Decimal(text)
+    if not 0 < value <= MAX_RATE:
+        raise RateError(text)
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class _Shared:
+    """What every process must agree on, as read from the database (compared by sync())."""
+
+    markups: tuple[tuple[str, str, str], ...]
+    providers: tuple[tuple[str, bool, str | None], ...]
+    rules: tuple[RuleRow, ...]
+    auto_off: tuple[tuple[str, str, datetime | None], ...] = ()  # services/auto_switch.py
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +84,8 @@ class ProviderRow:
     enabled: bool
     balance: ProviderBalance
     health: HealthSnapshot
+    auto_off: str | None = None  # switched off automatically: why ("no-balance", "failures")
+    auto_off_at: datetime | None = None
 
 
 class AdminConsole:
@@ -61,6 +101,7 @@ class AdminConsole:
         rates: Mapping[str, Decimal],
         store_currency: str,
         health: ProviderHealth = HEALTH,
+        rules: CatalogRules | None = None,
     ) -> None:
         self.db = db
         self.otp_providers = otp_providers
@@ -68,10 +109,19 @@ class AdminConsole:
         self.otp_catalog = otp_catalog
         self.smm_catalog = smm_catalog
         self.markups = markups
-        self.rates = dict(rates)
+        self.env_rates = dict(rates)  # PROVIDERS `rate`
+        self.rate_overrides: dict[str, Decimal] = {}  # /rate, this process's copy
+        self.rules = rules if rules is not None else otp_catalog.rules
+        otp_catalog.rules = smm_catalog.rules = self.rules  # one copy, read by both builds
         self.store_currency = store_currency
         self.health = health
         self._disabled: frozenset[str] = frozenset()  # this process's copy of the database's
+        self._auto_off: dict[str, tuple[str, datetime | None]] = {}  # switched off by itself
+        self._shared: _Shared | None = None  # what load() or sync() last read
+        # An automatic switch committed in this process: sell (or stop) at once, not at the
+        # next sync.
+        self._syncs: set[asyncio.Task[bool]] = set()
+        db.subscribe(SWITCHES, self._switched)
 
     # --- providers -----------------------------------------------------------------------
 
@@ -87,17 +137,115 @@ class AdminConsole:
     def is_enabled(self, name: str) -> bool:
         return name not in self._disabled
 
+    def auto_off(self, name: str) -> tuple[str, datetime | None] | None:
+        """Why and since when a provider is switched off automatically (None: it is not)."""
+        return self._auto_off.get(name)
+
+    def _switched(self) -> None:
+        try:
+            task = asyncio.get_running_loop().create_task(self.sync())
+        except RuntimeError:  # no loop: the next sync picks it up
+            return
+        self._syncs.add(task)
+        task.add_done_callback(self._syncs.discard)
+
     async def load(self) -> None:
-        """At start-up: the admins' markups and provider switches, into both catalogs (the
-        offers themselves come with the next refresh or snapshot)."""
-        await self.markups.load(self.db)
-        switches = await admin.provider_switches(self.db)
-        self._disabled = frozenset(name for name, enabled in switches.items() if not enabled)
+        """At start-up: the admins' markups, provider switches and rates and the catalog
+        rules, into both catalogs (the offers themselves come with the next refresh or
+        snapshot)."""
+        self._apply(await self._read_shared())
         self._push()
 
+    async def sync(self) -> bool:
+        """Every process, every poll interval: read the markups, switches, rates and catalog
+        rules again, and re-price at once when another process changed any of them. True when
+        something changed."""
+        shared = await self._read_shared()
+        if shared == self._shared:
+            return False
+        self._apply(shared)
+        await self.reprice()
+        return True
+
+    async def _read_shared(self) -> _Shared:
+        async with self.db.read() as session:
+            markups = await session.execute(
+                select(MarkupSetting.scope, MarkupSetting.key, MarkupSetting.percent)
+            )
+            providers = (
+                await session.execute(
+                    select(
+                        ProviderSetting.name,
+                        ProviderSetting.enabled,
+                        ProviderSetting.rate,
+                        ProviderSetting.auto_off_reason,
+                        ProviderSetting.auto_off_at,
+                    )
+                )
+            ).all()
+            markup_rows = tuple(sorted((s, k, p) for s, k, p in markups))
+            provider_rows = tuple(sorted((n, bool(e), r) for n, e, r, _, _ in providers))
+            auto_off = tuple(sorted((n, why, at) for n, _, _, why, at in providers if why))
+        rules = await self.rules.read(self.db)
+        return _Shared(markup_rows, provider_rows, rules, auto_off)
+
+    def _apply(self, shared: _Shared) -> None:
+        self.markups.replace(shared.markups)
+        self._auto_off = {name: (why, at) for name, why, at in shared.auto_off}
+        self._disabled = frozenset(
+            name for name, enabled, _ in shared.providers if not enabled or name in self._auto_off
+        )
+        overrides: dict[str, Decimal] = {}
+        for name, _, rate in shared.providers:
+            if rate and name in self.env_rates:
+                try:
+                    overrides[name] = parse_rate(rate)
+                except (RateError, ArithmeticError):
+                    continue
+        self.rate_overrides = overrides
+        self.rules.apply(shared.rules)
+        self._shared = shared
+
     async def set_provider_enabled(self, name: str, enabled: bool) -> None:
+        """An admin's switch: on also clears an automatic off (the admin's word wins)."""
         await admin.set_provider_enabled(self.db, name, enabled)
+        if enabled:
+            self._auto_off.pop(name, None)
         self._disabled = self._disabled - {name} if enabled else self._disabled | {name}
+        await self.reprice()
+
+    # --- rates ---------------------------------------------------------------------------
+
+    @property
+    def rates(self) -> dict[str, Decimal]:
+        """Each provider's rate now: an admin's /rate over its PROVIDERS `rate`."""
+        return {**self.env_rates, **self.rate_overrides}
+
+    async def set_rate(self, name: str, rate: Decimal | None) -> None:
+        """Store (or with None, remove) a provider's run-time rate and re-price at once. A
+        price a customer already confirmed is kept (its quote); a new one uses this rate."""
+        values = {
+            "name": name,
+            "rate": None if rate is None else str(rate),
+            "updated_at": utcnow(),
+        }
+        async with self.db.write() as session:
+            await upsert(
+                session, ProviderSetting, values, keys=["name"], update=["rate", "updated_at"]
+            )
+        if rate is None:
+            self.rate_overrides.pop(name, None)
+        else:
+            self.rate_overrides[name] = rate
+        await self.reprice()
+
+    # --- catalog rules -------------------------------------------------------------------
+
+    async def set_rule(
+        self, rule: str, scope: str, key: str, value: str | None, admin_id: int | None = None
+    ) -> None:
+        """Store (or with None, remove) one catalog rule and re-price at once."""
+        await self.rules.set(self.db, rule, scope, key, value, admin_id)
         await self.reprice()
 
     # --- markups -------------------------------------------------------------------------
@@ -116,6 +264,11 @@ class AdminConsole:
     def _push(self) -> None:
         self.otp_catalog.excluded = set(self._disabled)
         self.smm_catalog.excluded = set(self._disabled)
+        rates = self.rates
+        for catalog in (self.otp_catalog, self.smm_catalog):
+            for name in catalog.rates:
+                if name in rates:
+                    catalog.rates[name] = rates[name]
 
     # --- /providers ----------------------------------------------------------------------
 
@@ -130,6 +283,8 @@ class AdminConsole:
                 enabled=self.is_enabled(name),
                 balance=balance,
                 health=self.health.snapshot(name),
+                auto_off=(self._auto_off.get(name) or (None, None))[0],
+                auto_off_at=(self._auto_off.get(name) or (None, None))[1],
             )
             for (name, provider), balance in zip(providers.items(), balances, strict=True)
         ]

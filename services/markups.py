@@ -9,6 +9,7 @@ applies as soon as they are rebuilt, without fetching anything.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TypeVar
@@ -54,10 +55,14 @@ class Markups:
     async def load(self, db: Database) -> None:
         async with db.read() as session:
             rows = (await session.execute(select(MarkupSetting))).scalars().all()
+        self.replace((row.scope, row.key, row.percent) for row in rows)
+
+    def replace(self, rows: Iterable[tuple[str, str, str]]) -> None:
+        """Take these (scope, key, percent text) rows as the admins' settings, all of them."""
         self.global_override = None
         self.providers, self.otp_items, self.smm_items = {}, {}, {}
-        for row in rows:
-            self._apply(row.scope, row.key, Decimal(row.percent))
+        for scope, key, percent in rows:
+            self._apply(scope, key, Decimal(percent))
 
     def _apply(self, scope: str, key: str, value: Decimal | None) -> None:
         if scope == GLOBAL:

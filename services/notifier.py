@@ -3,7 +3,8 @@
 Events are written to the `notifications` table inside the transaction that caused them (so a
 rolled-back purchase never announces itself), then a worker sends them to NOTIFY_CHAT_ID within
 Telegram's group limit: every round takes everything pending and merges it into as few messages
-as fit (4,096 characters each), so a burst becomes a few messages and nothing is dropped. An
+as fit (4,096 characters each), so a burst becomes a few messages and nothing is dropped; an
+alert that needs a decision (ACTIONS) is never merged: it goes alone, with its buttons. An
 unreachable group never blocks or slows a purchase: the worker is the only one waiting on it.
 A merged message Telegram refuses for its text is sent again line by line, and a line that is
 still refused is logged and dropped, so one bad line never silences the group. With several bot
@@ -41,11 +42,27 @@ log = logging.getLogger(__name__)
 MAX_TEXT = 4096
 SEPARATOR = "\n\n"
 Render = Callable[[str, dict[str, Any]], str]
-GroupSender = Callable[[str], Awaitable[SendResult]]
+GroupSender = Callable[..., Awaitable[SendResult]]  # (text) or (text, GroupAlert)
 # Fields that hold a Telegram user id: the group sees the person (name and id), not a number.
 PEOPLE_FIELDS = ("user", "admin")
 NOTIFICATIONS = "notifications"  # the after-commit topic that wakes the worker
 SENDER_LEASE = "notifications-sender"  # the one process that posts to the group
+# Alerts that need a decision carry buttons (services/group_actions.py): the event, the kind of
+# decision, and the field that names what it is about. Such a line is sent alone.
+ACTIONS = {
+    "unknown-order": ("order", "order"),  # Refund / Adopt
+    "provider-errors": ("provider", "provider"),  # Switch off
+    "provider-balance": ("balance", "provider"),  # Show providers
+}
+
+
+@dataclass(frozen=True, slots=True)
+class GroupAlert:
+    """A line with buttons: the group sender adds the keyboard of its `action`."""
+
+    notification_id: int
+    action: str
+    target: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +113,17 @@ class Notifier:
         except Exception:
             log.exception("notification text failed", extra={"event": event})
             text = plain_line(event, fields)
-        session.add(Notification(kind=event, text=text[:MAX_TEXT], created_at=utcnow()))
+        action, field_name = ACTIONS.get(event, (None, ""))
+        target = str(fields.get(field_name, ""))[:64] if action else None
+        session.add(
+            Notification(
+                kind=event,
+                text=text[:MAX_TEXT],
+                created_at=utcnow(),
+                action=action if target else None,
+                target=target or None,
+            )
+        )
         after_commit(session, NOTIFICATIONS)
 
     async def emit_now(self, db: Database, event: str, **fields: Any) -> None:
@@ -191,16 +218,16 @@ class NotificationWorker(BackgroundWorker):
         if not await self._hold():  # taken after the wait, so it outlasts the send
             return 0
         # Claimed after the wait: everything that arrived meanwhile joins this message.
-        rows = await self._claim()
+        rows, alert = await self._claim()
         if not rows:
             return 0  # another process took them
         ids = [row_id for row_id, _ in rows]
         async with heartbeat(partial(self._renew, ids), self.lease_s / 3, self.name):
-            return await self._send(rows)
+            return await self._send(rows, alert)
 
-    async def _send(self, rows: list[tuple[int, str]]) -> int:
+    async def _send(self, rows: list[tuple[int, str]], alert: GroupAlert | None = None) -> int:
         ids, first = first_message(rows)
-        result = await self.send(first)
+        result = await (self.send(first) if alert is None else self.send(first, alert))
         if result.status is SendStatus.SENT:
             self.sent_messages += 1
             await self._done(ids)
@@ -226,8 +253,9 @@ class NotificationWorker(BackgroundWorker):
             )
         return found is not None
 
-    async def _claim(self) -> list[tuple[int, str]]:
-        """The pending lines that fit in one message, claimed by this worker."""
+    async def _claim(self) -> tuple[list[tuple[int, str]], GroupAlert | None]:
+        """The pending lines that fit in one message, claimed by this worker; an alert with
+        buttons goes alone (its keyboard is its own), so a merge stops before one."""
         now = utcnow()
         async with self.db.write() as session:
             pending = await claims.claimable_rows(
@@ -237,10 +265,18 @@ class NotificationWorker(BackgroundWorker):
                 now=now,
                 limit=self.batch,
             )
+            alert = None
+            head = pending[0] if pending else None
+            if head is not None and head.action and head.target:
+                alert = GroupAlert(head.id, head.action, head.target)
+                pending = pending[:1]
+            else:
+                plain = next((n for n, row in enumerate(pending) if row.action), len(pending))
+                pending = pending[:plain]
             ids, _ = first_message([(row.id, row.text) for row in pending])
             until = now + timedelta(seconds=self.lease_s)
             await claims.take(session, Notification, ids, holder=self.holder, until=until)
-        return [(row.id, row.text) for row in pending[: len(ids)]]
+        return [(row.id, row.text) for row in pending[: len(ids)]], alert
 
     async def _hold(self) -> bool:
         """Take or renew the sender's lease (False: another process posts to the group)."""

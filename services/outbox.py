@@ -3,14 +3,19 @@ transaction that caused them, sent afterwards by this worker (at least once: a c
 sending and marking means one resend, never a loss; with several bot processes, each row is
 sent by one of them).
 
+A row may also be an edit of a message already in the chat (kind EDIT: the activation card's
+text and buttons, `enqueue_edit()`): edits share the messages' pace and queue, after the codes
+and before everything else, and only the latest state of a message waits to be sent (a newer
+edit replaces an older one not yet sent, in its row).
+
 Sending keeps within Telegram's limits (about 30 messages a second overall, one a second per
 chat) and those limits belong to the bot, not to a process: with several processes on one
 database only one sends at a time, the holder of the `outbox-sender` lease (services/leases.py),
 and another takes over when it dies. The per-row claims (db/claims.py) still guard the
 takeover: a row is sent by one worker, and marked sent only while its claim is that worker's.
 
-The worker knows nothing of Telegram: the bot layer gives it a `send` function that reports
-each attempt as a SendResult.
+The worker knows nothing of Telegram: the bot layer gives it a `send` function (and an `edit`
+function for edits) that reports each attempt as a SendResult.
 """
 
 from __future__ import annotations
@@ -25,10 +30,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from functools import partial
-from typing import Any
+from typing import Any, cast
 
 from aiolimiter import AsyncLimiter
-from sqlalchemy import ColumnElement, case, or_, select
+from sqlalchemy import ColumnElement, CursorResult, case, delete, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -36,6 +41,7 @@ from db import claims
 from db import repositories as repo
 from db.engine import Database, after_commit
 from db.models import OutboxMessage, utcnow
+from services import metrics
 from services.leases import Leases, heartbeat, new_holder
 from services.worker import BackgroundWorker
 
@@ -45,12 +51,15 @@ MAX_ATTEMPTS = 8
 MIN_CLAIM_LEASE_S = 5.0
 OUTBOX = "outbox"  # the after-commit topic that wakes the worker
 SENDER_LEASE = "outbox-sender"  # the one process that sends, when several share the database
-RATE_PER_S = 30  # Telegram: about 30 messages a second from one bot
+RATE_PER_S = 30  # Telegram: about 30 messages a second from one bot (OUTBOX_RATE_PER_S)
 CHAT_INTERVAL_S = 1.0  # Telegram: about one message a second in one chat
+EDIT = "edit"  # a row that edits message `message_id` (an activation card) instead of sending
 # What is sent first when several rows are due: a code is what the customer is waiting for;
-# closing notices, refunds and top-ups come after it. Kinds not listed are OTHER.
-PRIORITY = {"otp:code": 0}
-OTHER = 1
+# then the cards' edits (cosmetic, but they show the code and the buttons that go with it);
+# closing notices, refunds and top-ups come after them. Kinds not listed are OTHER.
+CODE = "otp:code"  # a code for the customer: sent first, its delivery time measured
+PRIORITY = {CODE: 0, EDIT: 1}
+OTHER = 2
 CANDIDATES_PER_ROW = 4  # rows looked at per row claimed, to spread a batch over many chats
 
 
@@ -70,6 +79,12 @@ class SendResult:
 
 
 Sender = Callable[[int, str], Awaitable[SendResult]]
+# (chat, message, text, reply markup as Bot API JSON or None): an edit of a message's text.
+Editor = Callable[[int, int, str, str | None], Awaitable[SendResult]]
+
+
+async def _no_editor(chat_id: int, message_id: int, text: str, markup: str | None) -> SendResult:
+    return SendResult(SendStatus.REJECTED, detail="this worker sends no edits")
 
 
 def window_limiter(count: int, period_s: float) -> AsyncLimiter:
@@ -142,6 +157,7 @@ class OutboxWorker(BackgroundWorker):
         db: Database,
         send: Sender,
         *,
+        edit: Editor = _no_editor,
         interval_s: float = 1.0,
         batch: int = 50,
         lease_s: float | None = None,
@@ -152,6 +168,7 @@ class OutboxWorker(BackgroundWorker):
         super().__init__(interval_s)
         self.db = db
         self.send = send
+        self.edit = edit
         self.batch = batch
         self.lease_s = claim_lease_s(interval_s) if lease_s is None else lease_s
         self.holder = holder or new_holder()
@@ -181,13 +198,15 @@ class OutboxWorker(BackgroundWorker):
             # shutdown: the batch being sent is finished, no other begun
             if not await self.leases.acquire(SENDER_LEASE, self.lease_s):
                 return sent  # another process sends (renewed before every batch)
+            self._wake.clear()  # what was enqueued until now, this claim sees
             rows, more = await self._claim()
             if not rows:
                 return sent
             ids = [row.id for row in rows]
             async with heartbeat(partial(self._renew, ids), self.lease_s / 3, self.name):
-                sent += await self._send_batch(rows)
-            if not more:
+                batch_sent, cut_short = await self._send_batch(rows)
+            sent += batch_sent
+            if not more and not cut_short:
                 return sent
         return sent
 
@@ -235,14 +254,19 @@ class OutboxWorker(BackgroundWorker):
             return False
         return True  # rows already recorded are simply not renewed
 
-    async def _send_batch(self, rows: list[OutboxMessage]) -> int:
+    async def _send_batch(self, rows: list[OutboxMessage]) -> tuple[int, bool]:
         """Start each send, most urgent first, as soon as its chat and the overall rate allow;
         every attempt is recorded when it ends. What a flood limit or a lost lease left unsent
-        is released for later. How many were sent."""
+        is released for later, and so is the rest of the batch once new rows were put in the
+        outbox (`_preempted`). How many were sent, and whether the batch was cut short so."""
         waiting = list(rows)
         sending: list[asyncio.Task[bool]] = []
+        cut_short = False
         while waiting and not self._halted():
-            row = await self._next_ready(waiting)
+            row = await self._next_ready(waiting, started=len(sending))
+            if row is None:
+                cut_short = True
+                break
             await self.pace.overall.acquire()
             if self._halted():
                 break
@@ -257,20 +281,49 @@ class OutboxWorker(BackgroundWorker):
         for outcome in outcomes:
             if isinstance(outcome, BaseException):
                 raise outcome
-        return sum(outcome is True for outcome in outcomes)
+        return sum(outcome is True for outcome in outcomes), cut_short
 
-    async def _next_ready(self, waiting: Sequence[OutboxMessage]) -> OutboxMessage:
-        """The first row (they are in order of urgency) whose chat may hear from us now."""
+    async def _next_ready(
+        self, waiting: Sequence[OutboxMessage], *, started: int
+    ) -> OutboxMessage | None:
+        """The first row (they are in order of urgency) whose chat may hear from us now; None
+        when the batch gives way to rows put in the outbox since it was claimed (`_preempted`):
+        between two sends, or while every row left waits for its chat."""
         while True:
+            if started and self._preempted():
+                return None
             now = time.monotonic()
             ready_at = [self.pace.ready_at(row.chat_id) for row in waiting]
             for row, at in zip(waiting, ready_at, strict=True):
                 if at <= now:
                     return row
-            await asyncio.sleep(min(ready_at) - now)
+            if self._preempted():
+                return None
+            wait = min(ready_at) - now
+            if self.stopping:
+                await asyncio.sleep(wait)
+                continue
+            with contextlib.suppress(TimeoutError):  # woken early by a kick
+                await asyncio.wait_for(self._wake.wait(), wait)
+
+    def _preempted(self) -> bool:
+        """Rows were put in the outbox (a kick) since this batch was claimed: the rest of the
+        batch goes back and the next claim takes the most urgent first, so a code never waits
+        behind a batch of card edits and notices (for their chats' turn, or the overall rate).
+        Never at shutdown (the batch being sent is finished)."""
+        if self._wake.is_set() and not self.stopping:
+            self._wake.clear()
+            return True
+        return False
 
     async def _send_one(self, row: OutboxMessage) -> bool:
-        result = await self.send(row.chat_id, row.text)
+        if row.kind == EDIT and row.message_id is not None:
+            result = await self.edit(row.chat_id, row.message_id, row.text, row.markup)
+        else:
+            result = await self.send(row.chat_id, row.text)
+        if result.status is SendStatus.SENT and row.kind == CODE and row.created_at is not None:
+            # The row was written when the poller found the code upstream.
+            metrics.observe_code_delivery((utcnow() - row.created_at).total_seconds())
         if result.status is SendStatus.RETRY_AFTER:
             # The whole bot is rate limited: nothing more is sent for as long as Telegram asks.
             wait = max(result.retry_after_s, 1.0)
@@ -374,3 +427,82 @@ async def enqueue(session: AsyncSession, chat_id: int, text: str, kind: str) -> 
     """Inside the caller's transaction; the worker is woken after the commit."""
     await repo.add_outbox(session, chat_id, text, kind)
     after_commit(session, OUTBOX)
+
+
+@dataclass(frozen=True, slots=True)
+class Edit:
+    """What a message in the chat should show now: its text and its reply markup (Bot API
+    JSON, None for none)."""
+
+    chat_id: int
+    message_id: int
+    text: str
+    markup: str | None
+
+
+async def enqueue_edit(session: AsyncSession, edit: Edit) -> None:
+    """Inside the caller's transaction: the message is edited to show `edit`, in its turn (after
+    the codes). Only the latest state waits: an edit of the same message not yet taken by a
+    worker is replaced in its row (keeping its place in the queue); the message's edits already
+    done are deleted (only the latest state of a card matters, and the table stays as small as
+    the number of cards). One being sent meanwhile is followed by this one."""
+    card = _card(edit.chat_id, edit.message_id)
+    now = utcnow()
+    await session.execute(
+        delete(OutboxMessage)
+        .where(*card, or_(OutboxMessage.sent_at.is_not(None), OutboxMessage.failed.is_not(None)))
+        .execution_options(synchronize_session=False)
+    )
+    replaced = await session.execute(
+        update(OutboxMessage)
+        .where(*_waiting(edit.chat_id, edit.message_id))
+        .values(text=edit.text, markup=edit.markup)
+        .execution_options(synchronize_session=False)
+    )
+    if cast("CursorResult[Any]", replaced).rowcount == 0:
+        session.add(
+            OutboxMessage(
+                chat_id=edit.chat_id,
+                message_id=edit.message_id,
+                text=edit.text,
+                markup=edit.markup,
+                kind=EDIT,
+                attempts=0,
+                created_at=now,
+            )
+        )
+    after_commit(session, OUTBOX)
+
+
+async def edits_waiting(session: AsyncSession, chat_id: int, message_id: int) -> bool:
+    """Is an edit of this message still to be sent? (A read: `drop_edits()` only if so.)"""
+    found = await session.scalar(select(OutboxMessage.id).where(*_waiting(chat_id, message_id)))
+    return found is not None
+
+
+async def drop_edits(session: AsyncSession, chat_id: int, message_id: int) -> None:
+    """The message was just rendered by other means (a handler answering a button press):
+    an edit still waiting, rendered before, must not show an older state over it."""
+    await session.execute(
+        delete(OutboxMessage)
+        .where(*_waiting(chat_id, message_id))
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _waiting(chat_id: int, message_id: int) -> list[ColumnElement[bool]]:
+    """The message's edits not yet sent nor taken by a worker."""
+    return [
+        *_card(chat_id, message_id),
+        OutboxMessage.sent_at.is_(None),
+        OutboxMessage.failed.is_(None),
+        claims.claimable(OutboxMessage, utcnow()),
+    ]
+
+
+def _card(chat_id: int, message_id: int) -> list[ColumnElement[bool]]:
+    return [
+        OutboxMessage.kind == EDIT,
+        OutboxMessage.chat_id == chat_id,
+        OutboxMessage.message_id == message_id,
+    ]

@@ -21,6 +21,10 @@ __all__ = [
     "otp_price",
     "otp_pricer",
     "partial_refund",
+    "ruled_max_upstream_price",
+    "ruled_otp_price",
+    "ruled_smm_rate",
+    "smm_floor",
     "smm_rate_per_1000",
     "smm_total",
 ]
@@ -81,23 +85,66 @@ def otp_price(
 
 
 def otp_pricer(
-    rate: Decimal, markup_percent: Decimal, step: int = CENT
+    rate: Decimal, markup_percent: Decimal, step: int = CENT, min_profit: int | None = None
 ) -> Callable[[Decimal], int]:
     """otp_price() with the rate and markup fixed: the same result for every provider price,
-    for pricing many of them (the catalog prices ~15k distinct ones per provider and markup)."""
+    for pricing many of them (the catalog prices ~15k distinct ones per provider and markup).
+    With `min_profit` (micro-units), ruled_otp_price()'s floor too: never below cost + it."""
     factor_n, factor_d = _factor(rate, markup_percent)
     step = _integer("step", step)
     if step <= 0:
         raise ValueError("step must be positive")
     numerator, denominator = factor_n * MICRO, factor_d * step
+    floor = _floor_of(rate, step, min_profit)
 
     def price(provider_price: Decimal) -> int:
         amount_n, amount_d = _ratio("provider price", provider_price)
         if amount_n < 0:
             raise ValueError(f"provider price must not be negative, got {provider_price}")
-        return _ceil_div(amount_n * numerator, amount_d * denominator) * step
+        marked_up = _ceil_div(amount_n * numerator, amount_d * denominator) * step
+        return marked_up if floor is None else max(marked_up, floor(amount_n, amount_d))
 
     return price
+
+
+def _floor_of(rate: object, step: int, min_profit: int | None) -> Callable[[int, int], int] | None:
+    """ceil(cost + min_profit) to `step`, cost = amount x rate, as a function of the amount's
+    exact fraction; None without a minimum profit."""
+    if min_profit is None:
+        return None
+    profit = _integer("min_profit", min_profit)
+    if profit < 0:
+        raise ValueError("min_profit must not be negative")
+    rate_n, rate_d = _ratio("rate", rate)
+
+    def floor(amount_n: int, amount_d: int) -> int:
+        cost_n, cost_d = amount_n * rate_n * MICRO, amount_d * rate_d
+        return _ceil_div(cost_n + profit * cost_d, cost_d * step) * step
+
+    return floor
+
+
+def ruled_otp_price(
+    provider_price: Decimal,
+    rate: Decimal,
+    markup_percent: Decimal,
+    step: int = CENT,
+    *,
+    fixed: int | None = None,
+    min_profit: int | None = None,
+) -> int:
+    """The price of one number when an admin's rules apply (docs/money.md, "How a price is
+    decided"): the fixed price (rounded up to `step`) instead of the markup's, then never
+    below ceil(cost + min_profit) to `step`, cost = provider price x rate."""
+    amount_n, amount_d = _ratio("provider price", provider_price)
+    if amount_n < 0:
+        raise ValueError(f"provider price must not be negative, got {provider_price}")
+    if fixed is None:
+        base = otp_price(provider_price, rate, markup_percent, step)
+    else:
+        base = _ceil_div(_integer("fixed", fixed), step) * step
+    floor = _floor_of(rate, step, min_profit)
+    return base if floor is None else max(base, floor(amount_n, amount_d))
 
 
 def smm_rate_per_1000(
@@ -105,6 +152,33 @@ def smm_rate_per_1000(
 ) -> int:
     """The user's SMM rate per 1000, rounded UP to the micro-unit; shown and charged as is."""
     return _marked_up(provider_rate_per_1000, rate, markup_percent, 1)
+
+
+def ruled_smm_rate(
+    provider_rate_per_1000: Decimal,
+    rate: Decimal,
+    markup_percent: Decimal,
+    *,
+    fixed: int | None = None,
+) -> int:
+    """The user's SMM rate per 1000: an admin's fixed rate, else the markup's."""
+    if fixed is not None:
+        return _integer("fixed", fixed)
+    return smm_rate_per_1000(provider_rate_per_1000, rate, markup_percent)
+
+
+def smm_floor(provider_rate_per_1000: Decimal, rate: Decimal, units: int, min_profit: int) -> int:
+    """The least an SMM order may cost with a minimum profit per sale: ceil to the micro-unit
+    of provider rate x rate x units / 1000 + min_profit (`units` = quantity x runs; for a
+    Package, 1000: its rate is the package's price)."""
+    amount_n, amount_d = _ratio("provider rate", provider_rate_per_1000)
+    rate_n, rate_d = _ratio("rate", rate)
+    units = _integer("units", units)
+    profit = _integer("min_profit", min_profit)
+    if amount_n < 0 or units < 0 or profit < 0:
+        raise ValueError("provider rate, units and min_profit must not be negative")
+    denominator = amount_d * rate_d * 1000
+    return _ceil_div(amount_n * rate_n * units * MICRO + profit * denominator, denominator)
 
 
 def smm_total(rate_per_1000_micro: int, quantity: int, runs: int = 1) -> int:
@@ -147,3 +221,45 @@ def max_upstream_price(
     factor_n, factor_d = _factor(rate, markup_percent)
     units = confirmed * factor_d * 10**places // (MICRO * factor_n)
     return floor_decimal(Decimal(units).scaleb(-places), places)  # exact; fixes the exponent
+
+
+def ruled_max_upstream_price(
+    confirmed_micro: int,
+    rate: Decimal,
+    markup_percent: Decimal,
+    places: int = 4,
+    *,
+    fixed: bool = False,
+    min_profit: int | None = None,
+    current: Decimal | None = None,
+) -> Decimal:
+    """max_upstream_price() when an admin's rules apply: the highest provider price whose
+    ruled_otp_price() stays within what the user confirmed, floored to `places`.
+
+    With a markup: floor(confirmed / (rate x (1 + markup/100))), and with a minimum profit
+    also at most floor((confirmed - min_profit) / rate). With a fixed price the markup plays no
+    part: floor((confirmed - min_profit) / rate), or without a minimum profit
+    floor(confirmed / rate) (the shop never pays more than it is paid); never below `current`,
+    the price the offer was shown at (a fixed price below cost is the owner's choice)."""
+    confirmed = _integer("confirmed_micro", confirmed_micro)
+    places = _integer("places", places)
+    profit = 0 if min_profit is None else _integer("min_profit", min_profit)
+    if confirmed < 0 or profit < 0:
+        raise ValueError("confirmed_micro and min_profit must not be negative")
+    rate_n, rate_d = _ratio("rate", rate)
+    if rate_n <= 0:
+        raise ValueError(f"rate must be positive, got {rate}")
+    scale = 10**places
+    # floor((confirmed - profit) / rate), in units of 10^-places of the provider's currency
+    by_cost = max(0, confirmed - profit) * rate_d * scale // (MICRO * rate_n)
+    if fixed:
+        units = by_cost
+    else:
+        factor_n, factor_d = _factor(rate, markup_percent)
+        units = confirmed * factor_d * scale // (MICRO * factor_n)
+        if min_profit is not None:
+            units = min(units, by_cost)
+    result = floor_decimal(Decimal(units).scaleb(-places), places)
+    if fixed and current is not None and current > result:
+        return current
+    return result

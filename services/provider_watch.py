@@ -14,6 +14,7 @@ from sqlalchemy import update
 from db.engine import Database
 from db.models import ProviderSetting, utcnow
 from db.upsert import insert_ignore
+from services.auto_switch import AutoSwitch
 from services.health import ProviderHealth
 from services.money import ceil_micro
 from services.notifier import Notifier
@@ -39,9 +40,12 @@ async def check_balances(
     providers: Mapping[str, ProviderBase],
     rates: Mapping[str, Decimal],
     threshold: int,
+    switch: AutoSwitch | None = None,
 ) -> list[str]:
     """Alert when a provider's balance (in store micro-units) is below `threshold`, once per
-    crossing: the flag is stored, and cleared when the balance is back above."""
+    crossing: the flag is stored, and cleared when the balance is back above. Each answer also
+    goes to automatic switching: a provider it switched off comes back when this succeeds
+    (after "no balance": with a balance above zero and not low)."""
     alerted: list[str] = []
     for name, provider in providers.items():
         if getattr(provider, "is_demo", False):
@@ -50,9 +54,13 @@ async def check_balances(
             balance = await asyncio.wait_for(provider.balance(), 30)  # type: ignore[attr-defined]
         except (ProviderError, TimeoutError) as exc:
             log.info("balance check failed", extra={"provider": name, "error": str(exc)})
+            if switch is not None:
+                await switch.balance_failed(name, exc)
             continue
         value = in_store_currency(balance, rates.get(name, Decimal(1)))
         low = value < threshold
+        if switch is not None:
+            await switch.balance_read(name, enough=value > 0 and not low)
         async with db.write() as session:
             await insert_ignore(
                 session,

@@ -23,7 +23,8 @@ from typing import Any, TypeVar
 
 from services.catalog_index import Page, paginate
 from services.catalog_refresh import RefreshingCatalog, utc_now
-from services.pricing import smm_rate_per_1000
+from services.catalog_rules import CatalogRules, RuleSet
+from services.pricing import ruled_smm_rate
 from services.providers.base import SmmProvider, SmmService, SmmServiceType
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,7 @@ class SmmItem:
     dripfeed: bool
     description: str | None
     demo: bool
+    min_profit: int | None = None  # an admin's /minprofit smm: the order's floor over cost
 
     @property
     def per_package(self) -> bool:
@@ -111,9 +113,11 @@ class SmmCatalog(RefreshingCatalog[SmmProvider, Sequence[SmmService], SmmService
         rates: Mapping[str, Decimal],
         markup_for: SmmMarkupFn,
         fetch_timeout_s: float | None = 60.0,
+        rules: CatalogRules | None = None,
     ) -> None:
         super().__init__(providers, rates=rates, fetch_timeout_s=fetch_timeout_s)
         self.markup_for = markup_for
+        self.rules = rules if rules is not None else CatalogRules()  # an admin's (/hide, ...)
         self._index = _Index.empty()
 
     # --- refresh (the loop is RefreshingCatalog's) ---------------------------------------
@@ -133,23 +137,30 @@ class SmmCatalog(RefreshingCatalog[SmmProvider, Sequence[SmmService], SmmService
     def rebuild(self) -> None:
         """Re-price the services already held (after a markup or rate change), no fetching."""
         items: list[SmmItem] = []
+        rules = self.rules.current
         for name, source in self._sources.items():
             if name in self.excluded:
                 continue
             provider = self.providers[name]
             for service in source.items:
-                item = self._item(provider, service)
+                item = self._item(provider, service, rules)
                 if item is not None:
                     items.append(item)
         self._index, self.built_at = _index_from(items), utc_now()
 
-    def _item(self, provider: SmmProvider, service: SmmService) -> SmmItem | None:
+    def _item(
+        self, provider: SmmProvider, service: SmmService, rules: RuleSet | None = None
+    ) -> SmmItem | None:
         if service.type not in OFFERED_TYPES:
+            return None
+        rules = rules if rules is not None else self.rules.current
+        own = (provider.name, service.service_id)
+        if rules.smm_hidden(provider.name, service.service_id, service.category):
             return None
         rate = self.rates[provider.name]
         markup = self.markup_for(provider.name, service.category, service.service_id)
         try:
-            user_rate = smm_rate_per_1000(service.rate, rate, markup)
+            user_rate = ruled_smm_rate(service.rate, rate, markup, fixed=rules.smm_fixed.get(own))
         except (TypeError, ValueError) as exc:
             log.warning(
                 "smm catalog: cannot price %s/%s: %s", provider.name, service.service_id, exc
@@ -162,9 +173,9 @@ class SmmCatalog(RefreshingCatalog[SmmProvider, Sequence[SmmService], SmmService
             key=short_key(provider.name, service.service_id),
             provider=provider.name,
             service_id=service.service_id,
-            name=service.name,
-            category=service.category,
-            category_key=_category_key(service.category),
+            name=rules.smm_names.get(own) or service.name,
+            category=rules.category_name(service.category),
+            category_key=_category_key(service.category),  # the panel's: renaming keeps it
             type=service.type,
             upstream_rate=service.rate,
             currency=provider.currency,
@@ -178,6 +189,7 @@ class SmmCatalog(RefreshingCatalog[SmmProvider, Sequence[SmmService], SmmService
             dripfeed=service.dripfeed and service.type is SmmServiceType.DEFAULT,
             description=service.description,
             demo=provider.is_demo,
+            min_profit=rules.smm_min_profit,
         )
 
     # --- readers -------------------------------------------------------------------------

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import html
 import math
+from datetime import UTC, datetime
 
 
 def escape(value: object) -> str:
@@ -24,6 +25,13 @@ def mention(user_id: int, name: str | None = None) -> str:
     if not name or not name.strip():
         return f"{link}{user_id}</a>"
     return f"{link}{escape(name.strip()[:64])}</a> ({user_id})"
+
+
+def countdown_hours(until: datetime, now: datetime | None = None) -> str:
+    """A longer wait as h:mm (`3:05`), rounded up to the minute."""
+    seconds = (until - (now or datetime.now(UTC))).total_seconds()
+    hours, minutes = divmod(max(0, math.ceil(seconds / 60)), 60)
+    return f"{hours}:{minutes:02d}"
 
 
 def countdown(seconds: float) -> str:

@@ -82,3 +82,13 @@ class RunningTasks:
         running = {task for task in self._tasks if task is not current}
         if running:
             await asyncio.wait(running, timeout=timeout)
+
+    async def cancel(self) -> None:
+        """Shutdown's last resort: what is still running is cancelled where it is (its open
+        transaction rolls back: the work is parked, and resumed by the next run) and awaited."""
+        current = asyncio.current_task()
+        running = [task for task in self._tasks if task is not current and not task.done()]
+        for task in running:
+            task.cancel()
+        if running:
+            await asyncio.wait(running, timeout=2)

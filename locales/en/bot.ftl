@@ -129,6 +129,10 @@ otp-too-many = You already have { $limit } open { $limit ->
         [one] number
        *[other] numbers
     }. Finish or cancel one first.
+otp-too-many-cancels = You cancelled { $limit } { $limit ->
+        [one] number
+       *[other] numbers
+    } without a code in the last 24 hours. You can buy again in { $wait } (at { $time } UTC).
 otp-buying = ⏳ Buying your number…
 otp-already-bought = This purchase was already made.
 button-prev = ◀
@@ -525,3 +529,136 @@ payment-status-expired = expired
 payment-status-refunding = being refunded
 payment-status-refunded = refunded
 payment-status-other = unknown
+
+# Reseller API (handlers/api_keys.py, handlers/admin_api.py)
+menu-api = 🔑 API
+command-api = Admin: turn a user's reseller API on or off
+api-title = 🔑 <b>API for resellers</b>
+    Buy numbers from your own scripts or bot, with any client of the SMS-Activate API. Orders are paid from this balance and appear in your history.
+api-off = The API is turned off for your account. Contact support if you need it.
+api-off-error = The API is turned off for your account.
+api-no-key = You have no API key yet.
+api-key-info = Your key was created on { $created } · last used: { $used }
+api-push-on = 🔔 Codes of API orders are also sent to this chat.
+api-push-off = 🔕 Codes of API orders are not sent to this chat.
+api-urls = SMS-Activate-compatible API:
+    <code>{ $handler_api }</code>
+    Toolvico API (X-API-Key header):
+    <code>{ $toolvico }</code>
+    SMM panel API v2:
+    <code>{ $smm_v2 }</code>
+api-key-new = 🔑 Your new API key (shown only this once: copy it now):
+    <code>{ $key }</code>
+api-button-create = 🔑 Create a key
+api-button-roll = 🔄 New key
+api-button-delete = 🗑 Delete key
+api-button-push-on = 🔔 Codes to this chat: on
+api-button-push-off = 🔕 Codes to this chat: off
+api-button-roll-confirm = 🔄 Yes, make a new key
+api-button-delete-confirm = 🗑 Yes, delete the key
+api-roll-ask = Make a new key? The current one stops working at once.
+api-delete-ask = Delete your key? Scripts using it stop working at once.
+api-deleted = Key deleted.
+admin-api-usage = Usage: <code>/api &lt;user&gt; on|off</code>
+admin-api-on = ✅ The API is on for user { $user }.
+admin-api-off = ⛔ The API is off for user { $user }; their key stops working at once.
+
+## Maintenance mode and exports (handlers/admin_shop.py)
+command-maintenance = Admin: close or reopen the shop for new purchases
+command-export = Admin: a CSV of the ledger, orders or payments
+maintenance-default = 🛠 The shop is closed for maintenance for a short while. Your open orders go on as usual; new purchases will be back soon.
+admin-maintenance-usage = Usage: <code>/maintenance on [text]</code>, <code>/maintenance off</code>, or <code>/maintenance</code> to see the state.
+admin-maintenance-on = 🛠 Maintenance is on. Customers get this instead of new purchases:
+    { $text }
+admin-maintenance-off = ✅ Maintenance is off: the shop is open again.
+admin-maintenance-is-on = 🛠 Maintenance is on. Customers get:
+    { $text }
+admin-maintenance-is-off = The shop is open (maintenance is off).
+admin-export-usage = Usage: <code>/export ledger|orders|payments [from] [to]</code>, dates as YYYY-MM-DD in UTC, both days included.
+admin-export-done = { $kind }: { $rows } rows
+admin-export-failed = ❌ Telegram did not take the file. Try a shorter period.
+admin-export-interrupted = ⏸ The bot is restarting: the export was stopped. Send the command again in a minute.
+notify-backup-failed = 🛑 The scheduled backup failed: { $error }
+proof-line = { $flag } { $service } · { $phone } · code in { $seconds } s
+command-forget = Erase the numbers and codes of your finished orders
+forget-ask = 🗑 Erase the phone numbers, SMS texts and codes of your finished orders? Your balance, payments and the list of what you bought stay. Open orders are not touched. This cannot be undone.
+forget-button = 🗑 Erase them
+forget-done = 🗑 Done: { $count ->
+        [one] { $count } order was
+       *[other] { $count } orders were
+    } erased.
+history-erased = erased
+
+## Catalog controls (handlers/admin_catalog.py)
+command-catalog = Admin: what is hidden, priced by hand or renamed
+command-hide = Admin: hide a country, service or item from customers
+command-show = Admin: show a hidden item again
+command-price = Admin: a fixed price for an item instead of the markup
+command-minprofit = Admin: the least profit a sale may make
+command-rename = Admin: rename a service or category as customers see it
+command-rate = Admin: a provider's exchange rate, over .env
+admin-hide-usage =
+    Usage: <code>/hide country &lt;ISO&gt;</code> · <code>/hide service &lt;service&gt;</code> · <code>/hide otp &lt;ISO&gt; &lt;service&gt;</code> · <code>/hide smm &lt;provider&gt; &lt;service id&gt;</code> · <code>/hide category &lt;name&gt;</code>
+    <code>/show</code> with the same words shows it again.
+admin-hidden = 🙈 Hidden: { $what }. Customers no longer see or buy it.
+admin-shown = 👁 Shown again: { $what }.
+admin-price-usage =
+    Usage: <code>/price otp &lt;ISO&gt; &lt;service&gt; 0.50</code> (one number) · <code>/price smm &lt;provider&gt; &lt;service id&gt; 1.20</code> (per 1000; a package: the package)
+    Use <code>reset</code> instead of the amount to go back to the markup.
+admin-price-set = ✅ Fixed price { $what }: { $value }. Prices are updated.
+admin-minprofit-usage =
+    Usage: <code>/minprofit otp 0.05</code> (per number) · <code>/minprofit smm 0.10</code> (per order); <code>0</code> means never below cost, <code>reset</code> removes it.
+admin-minprofit-set = ✅ Minimum profit { $what }: { $value }. Prices are updated.
+admin-rename-usage =
+    Usage: <code>/rename service &lt;service&gt; &lt;new name&gt;</code> · <code>/rename smm &lt;provider&gt; &lt;service id&gt; &lt;new name&gt;</code> · <code>/rename category &lt;name&gt; = &lt;new name&gt;</code>
+    Use <code>reset</code> as the new name to show the provider's name again.
+admin-rename-set = ✅ { $what } is now shown as: { $value }.
+admin-catalog-title = 🗂 <b>Catalog rules</b>
+admin-catalog-hidden = 🙈 Hidden:
+admin-catalog-fixed = 🏷 Fixed prices:
+admin-catalog-minprofit = 📈 Minimum profit:
+admin-catalog-names = ✏️ Names:
+admin-catalog-rates = 💱 Rates set by an admin:
+admin-catalog-none = Nothing is hidden, priced by hand or renamed.
+admin-catalog-usage = Commands: /hide, /show, /price, /minprofit, /rename, /rate
+admin-rate-usage = Usage: <code>/rate &lt;provider&gt;</code> shows it · <code>/rate &lt;provider&gt; 0.011</code> sets what one unit of its currency is worth in { $currency } · <code>/rate &lt;provider&gt; reset</code> goes back to .env. Providers: { $names }
+admin-rate-show = 💱 { $name }: 1 { $unit } = { $rate } { $currency } ({ $source })
+admin-rate-source-env = from .env
+admin-rate-source-admin = set by an admin; .env { $env }
+admin-rate-set = ✅ Rate of { $name }: 1 { $unit } = { $rate } { $currency }. Prices are updated; a price a customer already confirmed stays as confirmed.
+admin-rate-reset = ✅ Rate of { $name } is back to .env: 1 { $unit } = { $rate } { $currency }. Prices are updated.
+
+## Automatic provider switching and the group's buttons (services/auto_switch.py, handlers/group_actions.py)
+notify-provider-auto-off = ⛔ Provider { $provider } stopped selling by itself: { $why ->
+        [no-balance] it says our balance there is too low. It comes back once a balance check finds money again.
+       *[failures] too many of its recent calls failed. It comes back once it answers again.
+    } ({ $detail })
+notify-provider-auto-on = ✅ Provider { $provider } sells again: { $why ->
+        [no-balance] a balance check found money.
+       *[failures] it answers again.
+    }
+admin-off-auto = ⛔ off by itself ({ $why ->
+        [no-balance] no balance
+       *[failures] failing
+    }, since { $since }; /provider … on to force it on)
+group-button-refund = 💸 Refund
+group-button-adopt = 📥 Adopt
+group-button-off = ⛔ Switch off
+group-button-show = 📊 Show providers
+group-action-admins-only = Only the shop's admins can do this. Nothing was changed.
+group-action-unknown = This button no longer does anything.
+group-action-gone = { $order } is not there any more.
+group-action-busy = { $order } is being bought right now: try again in a minute.
+group-action-needs-id = The provider's order id for { $order } is not known. Find the order at the provider and send: /adopt { $order } <order id> [phone]
+group-action-what-running = { $verb ->
+        [refund] refunding
+        [adopt] adopting
+       *[off] switching off
+    } (in progress)
+group-action-what-refunded = refunded { $amount } for { $order }
+group-action-what-already-refunded = { $order } was already refunded
+group-action-what-adopted = { $order } adopted as provider order { $what }
+group-action-what-settled = { $order } was settled already ({ $what })
+group-action-what-switched-off = { $provider } switched off
+group-action-done = ✅ { $what } — by { $admin }, { $at }
+group-action-already = Already done: { $what } — by { $admin }, { $at }

@@ -137,6 +137,11 @@ otp-too-many = У вас уже { $limit } { $limit ->
         [many] открытых номеров
        *[other] открытого номера
     }. Сначала завершите или отмените один из них.
+otp-too-many-cancels = За последние сутки вы отменили { $limit } { $limit ->
+        [one] номер
+        [few] номера
+       *[other] номеров
+    } без кода. Снова покупать можно через { $wait } (в { $time } UTC).
 otp-buying = ⏳ Покупаем номер…
 otp-already-bought = Эта покупка уже сделана.
 button-prev = ◀
@@ -557,3 +562,137 @@ payment-status-expired = истекло
 payment-status-refunding = возвращается
 payment-status-refunded = возвращено
 payment-status-other = неизвестно
+
+# Reseller API (handlers/api_keys.py, handlers/admin_api.py)
+menu-api = 🔑 API
+command-api = Админ: включить или выключить API для пользователя
+api-title = 🔑 <b>API для реселлеров</b>
+    Покупайте номера из своих скриптов или бота любым клиентом API SMS-Activate. Заказы оплачиваются с этого баланса и видны в истории.
+api-off = API для вашего аккаунта выключен. Напишите в поддержку, если он нужен.
+api-off-error = API для вашего аккаунта выключен.
+api-no-key = У вас ещё нет API-ключа.
+api-key-info = Ключ создан { $created } · последнее использование: { $used }
+api-push-on = 🔔 Коды заказов через API приходят и в этот чат.
+api-push-off = 🔕 Коды заказов через API в этот чат не приходят.
+api-urls = API, совместимый с SMS-Activate:
+    <code>{ $handler_api }</code>
+    API Toolvico (заголовок X-API-Key):
+    <code>{ $toolvico }</code>
+    API SMM-панели v2:
+    <code>{ $smm_v2 }</code>
+api-key-new = 🔑 Ваш новый API-ключ (показывается только сейчас, скопируйте его):
+    <code>{ $key }</code>
+api-button-create = 🔑 Создать ключ
+api-button-roll = 🔄 Новый ключ
+api-button-delete = 🗑 Удалить ключ
+api-button-push-on = 🔔 Коды в этот чат: вкл
+api-button-push-off = 🔕 Коды в этот чат: выкл
+api-button-roll-confirm = 🔄 Да, новый ключ
+api-button-delete-confirm = 🗑 Да, удалить ключ
+api-roll-ask = Создать новый ключ? Текущий сразу перестанет работать.
+api-delete-ask = Удалить ключ? Скрипты с ним сразу перестанут работать.
+api-deleted = Ключ удалён.
+admin-api-usage = Использование: <code>/api &lt;пользователь&gt; on|off</code>
+admin-api-on = ✅ API для пользователя { $user } включён.
+admin-api-off = ⛔ API для пользователя { $user } выключен; его ключ сразу перестал работать.
+
+## Maintenance mode and exports (handlers/admin_shop.py)
+command-maintenance = Админ: закрыть или открыть магазин для новых покупок
+command-export = Админ: CSV журнала, заказов или платежей
+maintenance-default = 🛠 Магазин ненадолго закрыт на обслуживание. Открытые заказы продолжаются как обычно; новые покупки скоро вернутся.
+admin-maintenance-usage = Использование: <code>/maintenance on [текст]</code>, <code>/maintenance off</code> или <code>/maintenance</code>, чтобы узнать состояние.
+admin-maintenance-on = 🛠 Обслуживание включено. Вместо новых покупок клиенты видят:
+    { $text }
+admin-maintenance-off = ✅ Обслуживание выключено: магазин снова открыт.
+admin-maintenance-is-on = 🛠 Обслуживание включено. Клиенты видят:
+    { $text }
+admin-maintenance-is-off = Магазин открыт (обслуживание выключено).
+admin-export-usage = Использование: <code>/export ledger|orders|payments [с] [по]</code>, даты в формате ГГГГ-ММ-ДД по UTC, оба дня включительно.
+admin-export-done = { $kind }: строк { $rows }
+admin-export-failed = ❌ Telegram не принял файл. Попробуйте период покороче.
+admin-export-interrupted = ⏸ Бот перезапускается: выгрузка остановлена. Отправьте команду ещё раз через минуту.
+notify-backup-failed = 🛑 Плановая резервная копия не удалась: { $error }
+proof-line = { $flag } { $service } · { $phone } · код за { $seconds } с
+command-forget = Стереть номера и коды завершённых заказов
+forget-ask = 🗑 Стереть номера телефонов, тексты SMS и коды ваших завершённых заказов? Баланс, платежи и список покупок останутся. Открытые заказы не затрагиваются. Это нельзя отменить.
+forget-button = 🗑 Стереть
+forget-done = 🗑 Готово: { $count ->
+        [one] стёрт { $count } заказ
+        [few] стёрто { $count } заказа
+       *[other] стёрто { $count } заказов
+    }.
+history-erased = стёрт
+
+## Catalog controls (handlers/admin_catalog.py)
+command-catalog = Админ: что скрыто, с ручной ценой или переименовано
+command-hide = Админ: скрыть страну, сервис или товар от покупателей
+command-show = Админ: снова показать скрытое
+command-price = Админ: фиксированная цена товара вместо наценки
+command-minprofit = Админ: минимальная прибыль с продажи
+command-rename = Админ: переименовать сервис или категорию для покупателей
+command-rate = Админ: курс поставщика поверх .env
+admin-hide-usage =
+    Формат: <code>/hide country &lt;ISO&gt;</code> · <code>/hide service &lt;сервис&gt;</code> · <code>/hide otp &lt;ISO&gt; &lt;сервис&gt;</code> · <code>/hide smm &lt;поставщик&gt; &lt;id услуги&gt;</code> · <code>/hide category &lt;название&gt;</code>
+    <code>/show</code> с теми же словами снова показывает.
+admin-hidden = 🙈 Скрыто: { $what }. Покупатели больше не видят и не покупают это.
+admin-shown = 👁 Снова показано: { $what }.
+admin-price-usage =
+    Формат: <code>/price otp &lt;ISO&gt; &lt;сервис&gt; 0.50</code> (один номер) · <code>/price smm &lt;поставщик&gt; &lt;id услуги&gt; 1.20</code> (за 1000; пакет — за пакет)
+    Вместо суммы <code>reset</code> возвращает наценку.
+admin-price-set = ✅ Фиксированная цена { $what }: { $value }. Цены обновлены.
+admin-minprofit-usage =
+    Формат: <code>/minprofit otp 0.05</code> (с номера) · <code>/minprofit smm 0.10</code> (с заказа); <code>0</code> — не дешевле себестоимости, <code>reset</code> убирает.
+admin-minprofit-set = ✅ Минимальная прибыль { $what }: { $value }. Цены обновлены.
+admin-rename-usage =
+    Формат: <code>/rename service &lt;сервис&gt; &lt;новое название&gt;</code> · <code>/rename smm &lt;поставщик&gt; &lt;id услуги&gt; &lt;новое название&gt;</code> · <code>/rename category &lt;название&gt; = &lt;новое название&gt;</code>
+    <code>reset</code> вместо нового названия возвращает название поставщика.
+admin-rename-set = ✅ { $what } теперь называется: { $value }.
+admin-catalog-title = 🗂 <b>Правила каталога</b>
+admin-catalog-hidden = 🙈 Скрыто:
+admin-catalog-fixed = 🏷 Фиксированные цены:
+admin-catalog-minprofit = 📈 Минимальная прибыль:
+admin-catalog-names = ✏️ Названия:
+admin-catalog-rates = 💱 Курсы, заданные админом:
+admin-catalog-none = Ничего не скрыто, не переименовано и нет ручных цен.
+admin-catalog-usage = Команды: /hide, /show, /price, /minprofit, /rename, /rate
+admin-rate-usage = Формат: <code>/rate &lt;поставщик&gt;</code> показывает курс · <code>/rate &lt;поставщик&gt; 0.011</code> задаёт, сколько стоит единица его валюты в { $currency } · <code>/rate &lt;поставщик&gt; reset</code> возвращает .env. Поставщики: { $names }
+admin-rate-show = 💱 { $name }: 1 { $unit } = { $rate } { $currency } ({ $source })
+admin-rate-source-env = из .env
+admin-rate-source-admin = задан админом; в .env { $env }
+admin-rate-set = ✅ Курс { $name }: 1 { $unit } = { $rate } { $currency }. Цены обновлены; подтверждённая покупателем цена остаётся прежней.
+admin-rate-reset = ✅ Курс { $name } снова из .env: 1 { $unit } = { $rate } { $currency }. Цены обновлены.
+
+## Automatic provider switching and the group's buttons (services/auto_switch.py, handlers/group_actions.py)
+notify-provider-auto-off = ⛔ Поставщик { $provider } сам перестал продавать: { $why ->
+        [no-balance] у нас там не хватает денег. Продажи вернутся, когда проверка баланса найдёт деньги.
+       *[failures] слишком много его последних запросов не удались. Продажи вернутся, когда он снова ответит.
+    } ({ $detail })
+notify-provider-auto-on = ✅ Поставщик { $provider } снова продаёт: { $why ->
+        [no-balance] проверка баланса нашла деньги.
+       *[failures] он снова отвечает.
+    }
+admin-off-auto = ⛔ выключен автоматически ({ $why ->
+        [no-balance] нет денег
+       *[failures] ошибки
+    }, с { $since }; /provider … on включит его)
+group-button-refund = 💸 Вернуть деньги
+group-button-adopt = 📥 Принять заказ
+group-button-off = ⛔ Выключить
+group-button-show = 📊 Поставщики
+group-action-admins-only = Это могут только администраторы магазина. Ничего не изменено.
+group-action-unknown = Эта кнопка больше ничего не делает.
+group-action-gone = { $order } больше нет.
+group-action-busy = { $order } покупается прямо сейчас: попробуйте через минуту.
+group-action-needs-id = Номер заказа у поставщика для { $order } неизвестен. Найдите заказ у поставщика и отправьте: /adopt { $order } <номер заказа> [телефон]
+group-action-what-running = { $verb ->
+        [refund] возврат денег
+        [adopt] приём заказа
+       *[off] выключение
+    } (выполняется)
+group-action-what-refunded = возвращено { $amount } за { $order }
+group-action-what-already-refunded = за { $order } деньги уже возвращены
+group-action-what-adopted = { $order } принят как заказ поставщика { $what }
+group-action-what-settled = { $order } уже решён ({ $what })
+group-action-what-switched-off = { $provider } выключен
+group-action-done = ✅ { $what } — { $admin }, { $at }
+group-action-already = Уже сделано: { $what } — { $admin }, { $at }

@@ -52,10 +52,12 @@ async def open_order(
     order: OrderT,
     *,
     check: Callable[[AsyncSession], Awaitable[None]] | None = None,
+    charge_key: str | None = None,
 ) -> OrderT:
-    """Write an order's first row and debit its price under `charge:<kind>:<id>`, in one
-    transaction. The same confirmation pressed twice is AlreadyConfirmed (its `confirm_key`
-    is unique); a banned user, or `check` refusing, changes nothing. The caller sets the row's
+    """Write an order's first row and debit its price under `charge:<kind>:<id>` (or
+    `charge_key`: the reseller API's `api:<key id>:<client ref>`), in one transaction. The
+    same confirmation pressed twice is AlreadyConfirmed (its `confirm_key` is unique); a
+    banned user, or `check` refusing, changes nothing. The caller sets the row's
     `claimed_until`, so no process's reconciliation mistakes the order for a crash while it is
     being bought or placed."""
     try:
@@ -72,7 +74,7 @@ async def open_order(
                 order.user_id,
                 order.price,
                 reason="purchase",
-                key=f"charge:{kind}:{order.id}",
+                key=charge_key or f"charge:{kind}:{order.id}",
                 ref=f"{kind}:{order.id}",
             )
     except wallet.InsufficientFunds as exc:

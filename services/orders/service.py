@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, ClassVar, Generic, TypeVar
 
 from db.engine import Database
 from db.models import utcnow
+from services.auto_switch import AutoSwitch
 from services.notifier import Notifier
 from services.orders import core
+
+log = logging.getLogger(__name__)
 
 CatalogT = TypeVar("CatalogT")
 ProviderT = TypeVar("ProviderT")
@@ -31,8 +35,11 @@ class OrderService(Generic[CatalogT, ProviderT, RulesT, PresenterT]):
         clock: Callable[[], datetime] = utcnow,
         presenter: PresenterT | None = None,
         notifier: Notifier | None = None,
+        switch: AutoSwitch | None = None,
     ) -> None:
         self.db = db
+        # Automatic provider switching (services/auto_switch.py): told every buy's outcome.
+        self.switch = switch
         self.catalog = catalog
         self.providers = providers
         self.rules = rules
@@ -51,6 +58,17 @@ class OrderService(Generic[CatalogT, ProviderT, RulesT, PresenterT]):
         self._stop.set()
         async with self._poll_lock, self._reconcile_lock:
             pass
+
+    async def _observe(self, provider: str, error: BaseException | None) -> None:
+        """A buy's outcome for automatic switching; its own trouble never fails the buy."""
+        if self.switch is None:
+            return
+        try:
+            await self.switch.observe(provider, error)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("automatic switch failed", extra={"provider": provider})
 
     def _busy(self, lock: asyncio.Lock) -> bool:
         """A round is running already, or the service is stopping: skip this one."""

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import logging
 import math
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import Activation, OtpQuote, utcnow
-from services import pricing
 from services.catalog import Offer
 from services.orders import core
 from services.orders.errors import (
@@ -37,6 +36,7 @@ from services.otp.common import (
     Quote,
     TooEarly,
     TooManyActive,
+    TooManyCancels,
     new_token,
 )
 from services.providers.base import (
@@ -45,7 +45,6 @@ from services.providers.base import (
     OtpStatus,
 )
 from services.providers.errors import (
-    BadRequest,
     EarlyCancel,
     InvalidState,
     NoNumbers,
@@ -53,11 +52,11 @@ from services.providers.errors import (
     OrderNotFound,
     OutcomeUnknown,
     PriceTooHigh,
-    ProviderBalanceLow,
     ProviderError,
 )
 
 log = logging.getLogger(__name__)
+CANCEL_WINDOW = timedelta(days=1)  # MAX_CANCELS_PER_DAY's day
 
 
 class Buying(OtpBase):
@@ -121,6 +120,22 @@ class Buying(OtpBase):
             raise OutOfStock()
         if quote.price > confirmed_price:
             raise PriceChanged(quote.price)
+        return await self.open(user_id, country, service, confirmed_price, f"{user_id}:{token}")
+
+    async def open(
+        self,
+        user_id: int,
+        country: str,
+        service: str,
+        price: int,
+        confirm_key: str,
+        *,
+        charge_key: str | None = None,
+        quiet: bool = False,
+    ) -> Activation:
+        """The 'buying' row and its debit, in one transaction (the Buy press, or a reseller
+        API request: services/api/shop.py, with its own keys and `quiet` when no code may
+        reach the chat). The same `confirm_key` twice is AlreadyConfirmed."""
         now = self.clock()
 
         async def below_the_limit(session: AsyncSession) -> None:
@@ -131,20 +146,48 @@ class Buying(OtpBase):
             )
             if (active or 0) >= self.rules.max_active:
                 raise TooManyActive(self.rules.max_active)
+            await self._below_the_cancel_limit(session, user_id, now)
 
         activation = Activation(
             user_id=user_id,
-            confirm_key=f"{user_id}:{token}",
+            confirm_key=confirm_key,
             status=BUYING,
             country=country,
             service=service,
-            price=confirmed_price,
+            price=price,
             codes=0,
+            quiet=quiet,
             created_at=now,
             updated_at=now,
             claimed_until=utcnow() + timedelta(seconds=self.rules.buy_lease_s),
         )
-        return await core.open_order(self.db, "otp", activation, check=below_the_limit)
+        return await core.open_order(
+            self.db, "otp", activation, check=below_the_limit, charge_key=charge_key
+        )
+
+    async def _below_the_cancel_limit(
+        self, session: AsyncSession, user_id: int, now: datetime
+    ) -> None:
+        """MAX_CANCELS_PER_DAY: every cancel without a code costs the shop standing with its
+        provider (5sim lowers the account's rating, and blocks buying at zero), so past the
+        limit a user waits until the oldest counted cancel is a day old. Timeouts don't count."""
+        limit = self.rules.max_cancels_per_day
+        if limit <= 0:
+            return
+        recent = (
+            await session.scalars(
+                select(Activation.closed_at)
+                .where(
+                    Activation.user_id == user_id,
+                    Activation.fail_reason == REASON_USER_CANCEL,
+                    Activation.closed_at >= now - CANCEL_WINDOW,
+                )
+                .order_by(Activation.closed_at.desc())
+                .limit(limit)
+            )
+        ).all()
+        if len(recent) >= limit and recent[-1] is not None:
+            raise TooManyCancels(limit, recent[-1] + CANCEL_WINDOW)
 
     async def execute(self, activation_id: int) -> Activation:
         """Ask the providers, cheapest first, never above the confirmed price. A buy is never
@@ -163,8 +206,8 @@ class Buying(OtpBase):
             provider = self.providers[offer.provider]
             if not await self._set_provider(activation_id, offer):
                 return await self.get(activation_id)
-            max_price = pricing.max_upstream_price(
-                activation.price, offer.rate, offer.markup_percent
+            max_price = self.catalog.max_upstream_price(
+                activation.country, activation.service, activation.price, offer
             )
             try:
                 purchase = await provider.buy(
@@ -173,27 +216,30 @@ class Buying(OtpBase):
                     max_price=max_price,
                     client_ref=str(activation_id),
                 )
-            except OutcomeUnknown as exc:
-                log.warning(
-                    "buy outcome unknown, will reconcile",
-                    extra={
-                        "activation_id": activation_id,
-                        "provider": offer.provider,
-                        "error": str(exc),
-                    },
-                )
-                return await self._mark_unknown(activation_id)
-            except (NoNumbers, PriceTooHigh) as exc:
-                log.info(
-                    "provider has no number, trying the next",
-                    extra={
-                        "activation_id": activation_id,
-                        "provider": offer.provider,
-                        "error": type(exc).__name__,
-                    },
-                )
-                continue
-            except (ProviderBalanceLow, BadRequest, ProviderError) as exc:
+            except ProviderError as exc:
+                if isinstance(exc, OutcomeUnknown):
+                    log.warning(
+                        "buy outcome unknown, will reconcile",
+                        extra={
+                            "activation_id": activation_id,
+                            "provider": offer.provider,
+                            "error": str(exc),
+                        },
+                    )
+                    unknown = await self._mark_unknown(activation_id)
+                    await self._observe(offer.provider, exc)
+                    return unknown
+                await self._observe(offer.provider, exc)  # NO_BALANCE: off, and the next one
+                if isinstance(exc, NoNumbers | PriceTooHigh):
+                    log.info(
+                        "provider has no number, trying the next",
+                        extra={
+                            "activation_id": activation_id,
+                            "provider": offer.provider,
+                            "error": type(exc).__name__,
+                        },
+                    )
+                    continue
                 reason = REASON_PROVIDER_ERROR
                 log.warning(
                     "buy refused by provider",
@@ -204,7 +250,9 @@ class Buying(OtpBase):
                     },
                 )
                 continue
-            return await self._bought(activation_id, offer, purchase)
+            bought = await self._bought(activation_id, offer, purchase)
+            await self._observe(offer.provider, None)
+            return bought
         return await self._close(
             activation_id, (BUYING,), FAILED, refund=True, reason=reason, notify=False
         )

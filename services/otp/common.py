@@ -3,12 +3,11 @@ state changes that every path ends in)."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -47,7 +46,6 @@ FINISHED, CANCELLED, EXPIRED, FAILED = S.FINISHED, S.CANCELLED, S.EXPIRED, S.FAI
 OPEN = OTP.open
 ACTIVE = (WAITING, RECEIVED)
 CLOSED = tuple(state for state in S if state in OTP.final)
-CARDS_AT_ONCE = 8  # activation cards refreshed at once after a poll round's codes
 
 
 # --- what the service tells its callers ------------------------------------------------------
@@ -60,6 +58,15 @@ class TooManyActive(OrderError):
     def __init__(self, limit: int) -> None:
         super().__init__(limit)
         self.limit = limit
+
+
+class TooManyCancels(OrderError):
+    """MAX_CANCELS_PER_DAY reached: no new number before `until`."""
+
+    def __init__(self, limit: int, until: datetime) -> None:
+        super().__init__(limit, until)
+        self.limit = limit
+        self.until = until
 
 
 class OutOfStock(OrderError):
@@ -84,7 +91,14 @@ class Presenter(Protocol):
 
     def closed_text(self, activation: Activation, language: str) -> str: ...
 
-    async def refresh_card(self, activation: Activation, language: str) -> None: ...
+    def card(self, activation: Activation, language: str) -> outbox.Edit | None:
+        """The edit of the activation's card to what it should show now; None without a
+        card, or when it shows that already."""
+        ...
+
+    def card_queued(self, edit: outbox.Edit) -> None:
+        """That edit is in the outbox: the card will show it."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -93,6 +107,7 @@ class OtpRules:
     min_cancel_delay_s: int = 120
     provider_cancel_delay_s: dict[str, int] = field(default_factory=dict)
     max_active: int = 10
+    max_cancels_per_day: int = 10  # a user's cancels without a code in 24 h; 0 = no limit
     reconcile_grace_s: float = 30.0
     card_refresh_s: float = 30.0
     poll_interval_s: float = 5.0
@@ -212,8 +227,9 @@ class OtpBase(OrderService[OtpCatalog, OtpProvider, OtpRules, Presenter]):
                 )
                 if notify and self.presenter is not None:
                     activation = await session.get_one(Activation, activation_id)
-                    text = self.presenter.closed_text(activation, language or "en")
-                    await outbox.enqueue(session, moved.user_id, text, f"otp:{to_state}")
+                    if not activation.quiet:  # a reseller API order that pushes no codes
+                        text = self.presenter.closed_text(activation, language or "en")
+                        await outbox.enqueue(session, moved.user_id, text, f"otp:{to_state}")
         activation = await self.get(activation_id)
         if moved is not None:
             log.info(
@@ -305,6 +321,7 @@ class OtpBase(OrderService[OtpCatalog, OtpProvider, OtpRules, Presenter]):
                         "code": status.code,
                         "sms_text": status.text,
                         "codes": Activation.codes + 1,
+                        "code_at": func.coalesce(Activation.code_at, now),
                     },
                     where=[or_(Activation.code.is_(None), Activation.code != status.code)],
                 )
@@ -322,8 +339,9 @@ class OtpBase(OrderService[OtpCatalog, OtpProvider, OtpRules, Presenter]):
                 for activation_id in ids:
                     fresh = moved[activation_id]
                     language = languages.get(fresh.user_id) or "en"
-                    text = self.presenter.code_text(fresh, language)
-                    await outbox.enqueue(session, fresh.user_id, text, "otp:code")
+                    if not fresh.quiet:  # a reseller API order that pushes no codes
+                        text = self.presenter.code_text(fresh, language)
+                        await outbox.enqueue(session, fresh.user_id, text, "otp:code")
                     await self.notifier.emit(
                         session,
                         "code",
@@ -337,36 +355,64 @@ class OtpBase(OrderService[OtpCatalog, OtpProvider, OtpRules, Presenter]):
     async def _refresh_cards(
         self, activations: Iterable[Activation], languages: Mapping[int, str | None]
     ) -> None:
-        """A few at once: each is a Bot API call."""
+        """The cards' edits to what they should show now, in the outbox (which sends them in
+        their turn, after the codes, within Telegram's limits), in one transaction; a card that
+        would not change is not edited."""
         if self.presenter is None:
             return
-        semaphore = asyncio.Semaphore(CARDS_AT_ONCE)
-
-        async def one(activation: Activation) -> None:
-            async with semaphore:
-                await self._refresh_card(activation, languages.get(activation.user_id))
-
-        await asyncio.gather(*(one(a) for a in activations))
+        cards = [a for a in activations if a.card_message_id is not None]
+        if not cards:
+            return
+        languages = await self._languages(cards, languages)
+        edits: list[outbox.Edit] = []
+        for activation in cards:
+            try:
+                edit = self.presenter.card(activation, languages.get(activation.user_id) or "en")
+            except Exception:  # a card is cosmetic; money and codes never depend on it
+                log.exception("card render failed", extra={"activation_id": activation.id})
+                continue
+            if edit is not None:
+                edits.append(edit)
+        try:
+            async with self.db.write() as session:
+                # In one order in every transaction: two never wait for each other's rows.
+                for edit in sorted(edits, key=lambda e: (e.chat_id, e.message_id)):
+                    await outbox.enqueue_edit(session, edit)
+                await session.execute(
+                    update(Activation)
+                    .where(Activation.id.in_([a.id for a in cards]))
+                    .values(card_updated_at=self.clock())
+                )
+        except Exception:  # the codes and states they show are committed already
+            log.exception("card refresh failed", extra={"cards": len(cards)})
+            return
+        for edit in edits:
+            self.presenter.card_queued(edit)
 
     async def _refresh_card(self, activation: Activation, language: str | None) -> None:
-        if self.presenter is None or activation.card_message_id is None:
-            return
-        if language is None:
-            async with self.db.read() as session:
-                language = await session.scalar(
-                    select(User.language).where(User.id == activation.user_id)
-                )
-        try:
-            await self.presenter.refresh_card(activation, language or "en")
-        except Exception:  # a card is cosmetic; money and codes never depend on it
-            log.exception("card refresh failed", extra={"activation_id": activation.id})
-            return
-        async with self.db.write() as session:
-            await session.execute(
-                update(Activation)
-                .where(Activation.id == activation.id)
-                .values(card_updated_at=self.clock())
+        await self._refresh_cards([activation], {activation.user_id: language})
+
+    async def _languages(
+        self, activations: Sequence[Activation], known: Mapping[int, str | None]
+    ) -> Mapping[int, str | None]:
+        """The users' languages, those not `known` read."""
+        missing = {a.user_id for a in activations if known.get(a.user_id) is None}
+        if not missing:
+            return known
+        async with self.db.read() as session:
+            found = await session.execute(
+                select(User.id, User.language).where(User.id.in_(missing))
             )
+            return {**known, **{user_id: language for user_id, language in found}}
+
+    async def card_rendered(self, chat_id: int, message_id: int) -> None:
+        """A handler has just shown a card (a button pressed on it): an edit of it still in the
+        outbox, rendered before, must not put an older state back over it."""
+        async with self.db.read() as session:
+            waiting = await outbox.edits_waiting(session, chat_id, message_id)
+        if waiting:
+            async with self.db.write() as session:
+                await outbox.drop_edits(session, chat_id, message_id)
 
     async def _mark_unknown(self, activation_id: int) -> Activation:
         """The buy's answer was lost. The admins hear of it only if reconciliation gives up."""

@@ -91,12 +91,6 @@ class Polling(OtpBase):
         self._list_requests: dict[str, int] = {}
         self._list_read_s: dict[str, float] = {}
         self._list_round_s: dict[str, float] = {}
-        self._cards: asyncio.Task[None] | None = None  # the cards of the last round's codes
-
-    async def stop(self) -> None:
-        await super().stop()
-        if self._cards is not None:
-            await self._cards
 
     async def poll(self) -> None:
         """One round over every active activation, then the order lists of providers where
@@ -204,7 +198,8 @@ class Polling(OtpBase):
             batch = await self._codes_arrived(arrivals[start : start + CODES_PER_TRANSACTION])
             moved.update(batch[0])
             languages.update(batch[1])
-        self._cards_later(list(moved.values()), languages)
+        # The cards' edits go in the outbox, after the codes (it sends them in their turn).
+        await self._refresh_cards(list(moved.values()), languages)
         semaphore = asyncio.Semaphore(CONCURRENT_CHANGES)
 
         async def one(activation: Activation, status: OtpStatus) -> None:
@@ -212,24 +207,6 @@ class Polling(OtpBase):
                 await self.apply_status(activation, status, polled=True)
 
         await asyncio.gather(*(one(activation, status) for activation, status in others))
-
-    def _cards_later(self, cards: list[Activation], languages: dict[int, str | None]) -> None:
-        """The cards of codes now in the outbox, refreshed beside the rounds that follow (each
-        is a Bot API call and a write: at 10,000 active they would take most of a round), one
-        batch after the other."""
-        if not cards:
-            return
-        previous = self._cards
-
-        async def refresh() -> None:
-            if previous is not None:
-                await previous
-            try:
-                await self._refresh_cards(cards, languages)
-            except Exception:  # a card is cosmetic; the codes are in the outbox already
-                log.exception("card refresh failed")
-
-        self._cards = asyncio.create_task(refresh(), name="otp-cards")
 
     async def _expire_rows(self, rows: Sequence[Active], semaphore: asyncio.Semaphore) -> None:
         if not rows:
@@ -417,5 +394,4 @@ class Polling(OtpBase):
                 .limit(STALE_CARDS_PER_ROUND)
             )
             stale = list(rows.scalars())
-        for activation in stale:
-            await self._refresh_card(activation, None)
+        await self._refresh_cards(stale, {})

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import ssl
+import time
 from collections.abc import Callable, Mapping
 from functools import cache
 from typing import Any, TypeVar
@@ -24,6 +25,7 @@ from tenacity import (
     wait_exponential,
 )
 
+from services import metrics
 from services.health import HEALTH
 from services.providers.errors import OutcomeUnknown, Unavailable
 from services.redact import redact, register_secret
@@ -107,14 +109,17 @@ class ProviderHttp:
         if limiter is not None:
             await limiter.acquire()
         self.requests += 1
+        started = time.perf_counter()
         try:
             response = await self.client.request(method, url, **kwargs)
         except httpx.HTTPError as exc:
             self.errors += 1
             HEALTH.record(self.provider, False, type(exc).__name__)
+            metrics.observe_provider(self.provider, endpoint, False, time.perf_counter() - started)
             raise
         ok = response.status_code < 500 and response.status_code != 429
         HEALTH.record(self.provider, ok, None if ok else f"HTTP {response.status_code}")
+        metrics.observe_provider(self.provider, endpoint, ok, time.perf_counter() - started)
         return response
 
     async def read(

@@ -202,12 +202,13 @@ class SmmBase(OrderService[SmmCatalog, SmmProvider, SmmRules, Presenter]):
                         reason=reason or to_state,
                     )
                 if notify and self.presenter is not None:
-                    language = await session.scalar(
-                        select(User.language).where(User.id == user_id)
-                    )
                     order = await session.get_one(SmmOrder, order_id)
-                    text = self.presenter.closed_text(order, language or "en")
-                    await outbox.enqueue(session, user_id, text, f"smm:{to_state}")
+                    if not order.quiet:  # a reseller API order that pushes nothing
+                        language = await session.scalar(
+                            select(User.language).where(User.id == user_id)
+                        )
+                        text = self.presenter.closed_text(order, language or "en")
+                        await outbox.enqueue(session, user_id, text, f"smm:{to_state}")
         order = await self.get(order_id)
         if moved is not None:
             log.info(

@@ -34,7 +34,6 @@ class BadInput(OrderError):
         self.params = params
 
 
-
 # --- input ---------------------------------------------------------------------------------------
 
 
@@ -204,14 +203,17 @@ def parse_interval(text: str) -> int:
 
 def price_of(item: SmmItem, quantity: int, runs: int = 1) -> int:
     """A Package costs its rate once (panels charge the package's rate, not rate x 1/1000);
-    everything else ceil(rate per 1000 x quantity x runs / 1000)."""
+    everything else ceil(rate per 1000 x quantity x runs / 1000). With an admin's minimum
+    profit, never less than the order's upstream cost + it (pricing.smm_floor())."""
     if item.per_package:
-        return item.rate_per_1000
-    return pricing.smm_total(item.rate_per_1000, quantity, runs)
+        total, units = item.rate_per_1000, 1000
+    else:
+        total, units = pricing.smm_total(item.rate_per_1000, quantity, runs), quantity * runs
+    if item.min_profit is None:
+        return total
+    return max(total, pricing.smm_floor(item.upstream_rate, item.rate, units, item.min_profit))
 
 
 def new_token() -> str:
     """A confirmation's idempotency token (in the Confirm button's callback data)."""
     return secrets.token_urlsafe(6)
-
-

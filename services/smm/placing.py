@@ -100,10 +100,24 @@ class Placing(SmmBase):
         quote = self.quote(draft)
         if quote.total != confirmed_price:
             raise PriceChanged(quote.total)
-        item, now = quote.item, self.clock()
+        return await self.open(user_id, quote, f"{user_id}:{token}")
+
+    async def open(
+        self,
+        user_id: int,
+        quote: SmmQuote,
+        confirm_key: str,
+        *,
+        charge_key: str | None = None,
+        quiet: bool = False,
+    ) -> SmmOrder:
+        """The 'placing' row and its debit of `quote.total`, in one transaction (the Confirm
+        press, or a reseller API `add`: services/api/smm.py, with its own keys and `quiet`
+        when nothing may reach the chat). The same `confirm_key` twice is AlreadyConfirmed."""
+        item, draft, now = quote.item, quote.draft, self.clock()
         order = SmmOrder(
             user_id=user_id,
-            confirm_key=f"{user_id}:{token}",
+            confirm_key=confirm_key,
             status=PLACING,
             provider=item.provider,
             service_id=item.service_id,
@@ -127,8 +141,9 @@ class Placing(SmmBase):
             created_at=now,
             updated_at=now,
             claimed_until=utcnow() + timedelta(seconds=self.rules.request_lease_s),
+            quiet=quiet,
         )
-        return await core.open_order(self.db, "smm", order)
+        return await core.open_order(self.db, "smm", order, charge_key=charge_key)
 
     async def execute(self, order_id: int) -> SmmOrder:
         """Send the `add`, exactly once: a refusal refunds at once, a lost answer is 'unknown'."""
@@ -157,8 +172,11 @@ class Placing(SmmBase):
         try:
             upstream_id = await provider.add(request, client_ref=str(order_id))
         except OutcomeUnknown as exc:
-            return await self._mark_unknown(order_id, str(exc))
+            unknown = await self._mark_unknown(order_id, str(exc))
+            await self._observe(order.provider, exc)
+            return unknown
         except ProviderError as exc:
+            await self._observe(order.provider, exc)  # NO_BALANCE switches the panel off
             level = (
                 logging.ERROR
                 if isinstance(exc, ProviderBalanceLow | AuthError)
@@ -174,7 +192,9 @@ class Placing(SmmBase):
                 },
             )
             return await self._fail(order_id, _reason(exc))
-        return await self._placed(order_id, upstream_id)
+        placed = await self._placed(order_id, upstream_id)
+        await self._observe(order.provider, None)
+        return placed
 
     async def _mark_submitted(self, order_id: int) -> bool:
         """Written *before* the `add` leaves: a crash after this cannot tell whether the panel

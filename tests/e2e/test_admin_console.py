@@ -65,7 +65,8 @@ async def test_user_card(shop, tg, sa) -> None:
     reply = await admin.send("/user @alice")
     assert "1001" in reply.text and "@alice" in reply.text
     assert "Balance: $9.82" in reply.text
-    assert "otp:1 · telegram · RU · $0.18 · waiting" in reply.text
+    phone = "+" + next(iter(sa.activations.values())).phone
+    assert f"otp:1 · telegram · RU · {phone} · $0.18 · waiting" in reply.text
     assert (await admin.send("/user @nobody")).text.startswith("User @nobody not found")
 
 

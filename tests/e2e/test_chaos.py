@@ -22,8 +22,10 @@ def assert_clean(report: ChaosReport, config: ChaosConfig) -> str:
         assert report.faults[kind] > 0, f"{kind} never fired\n{figures}"
     assert sum(report.ops.values()) >= config.ops, figures
     assert report.codes > 0, figures
-    # Sent twice after a kill: allowed, one message per kill at most (tests/chaos_checks.py).
-    assert report.resent["outbox"] <= report.kills, figures
+    # Sent twice after a kill: allowed, each explained by a kill (tests/chaos_checks.py). The
+    # outbox sends to many chats at once (codes and card edits alike), so a kill may catch one
+    # message in flight per chat; the group's sender sends one message at a time.
+    assert report.resent["outbox"] <= report.kills * config.users, figures
     assert report.resent["group messages"] <= report.kills, figures
     print(figures)  # shown with -rP
     return figures

@@ -200,7 +200,8 @@ async def test_no_code_before_the_timeout_cancels_upstream_and_refunds(start_bot
     )
     assert "$0.18 was returned to your balance" in notice[0].text
     assert only_activation(sa).state == "cancelled"
-    assert "No SMS arrived in time" in alice.messages[0].text  # the card too
+    # the card too (its edit goes through the outbox, after the notice)
+    await eventually(lambda: "No SMS arrived in time" in alice.messages[0].text)
     assert await bot.balance(ALICE) == FUNDS
     (activation,) = await bot.activations(ALICE)
     assert activation.status == "expired"
@@ -457,9 +458,9 @@ async def test_a_stale_card_is_not_reverted_in_the_round_its_code_arrives(shop, 
     before the code arrived, so the card went back to "Waiting" after showing the code."""
     from datetime import timedelta
 
-    from sqlalchemy import update
+    from sqlalchemy import func, select, update
 
-    from db.models import Activation, utcnow
+    from db.models import Activation, OutboxMessage, utcnow
 
     bot, alice = shop
     await buy_telegram_in_russia(alice)
@@ -472,6 +473,13 @@ async def test_a_stale_card_is_not_reverted_in_the_round_its_code_arrives(shop, 
         )
     sa.deliver_sms(only_activation(sa).id, "909090")
     await bot.app.otp.poll()
-    await tg.settle(0.3)
-    assert "Code: 909090" in alice.messages[0].text
+    # The card's edit is in the outbox, after the code (a second later in the same chat).
+    await eventually(lambda: "Code: 909090" in alice.messages[0].text, 20)  # slow when loaded
+
+    async def outbox_empty() -> bool:
+        async with bot.db.read() as session:
+            unsent = select(func.count()).where(OutboxMessage.sent_at.is_(None))
+            return await session.scalar(unsent) == 0
+
+    await eventually(outbox_empty)
     assert "Waiting for the SMS" not in alice.messages[0].text

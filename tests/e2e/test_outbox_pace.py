@@ -1,7 +1,8 @@
 """The outbox within Telegram's limits: one message a second per chat at the fake Bot API,
 codes before everything else, a flood limit stops all sending, and with several processes on
 one database only one of them sends (each row once); a card is edited only when what it
-shows changed.
+shows changed, its edits go through the outbox (after the codes, before the rest, within the same
+pace), and only a card's latest state is sent.
 
 Each "process" here is its own Database (its own engine) on the test's one database (SQLite and
 PostgreSQL), as in test_replicas.py. Tests count calls and compare their order; the one time
@@ -23,12 +24,12 @@ from sqlalchemy import func, select, update
 
 from bot.build import make_bot
 from bot.group import make_group_sender
-from bot.telegram import make_sender
+from bot.telegram import make_editor, make_sender
 from db.engine import Database
 from db.models import Lease, Notification, OutboxMessage, utcnow
 from services import notifier, outbox
 from services.notifier import NotificationWorker
-from services.outbox import OutboxWorker, SendResult, SendStatus, enqueue
+from services.outbox import Edit, OutboxWorker, Pace, SendResult, SendStatus, enqueue
 from tests.conftest import eventually, make_settings
 from tests.e2e.test_otp_journey import ALICE, FAST, FUNDS, buy_telegram_in_russia, sa_entry
 from tests.fakes.smsactivate import FakeSmsActivate
@@ -53,15 +54,25 @@ async def sa() -> AsyncIterator[FakeSmsActivate]:
 
 
 class Recorder:
-    """A sender that records whom it was asked to send what, in the order the sends began,
-    and answers from a script (then SENT)."""
+    """A sender (and editor) that records whom it was asked to send what, in the order the
+    sends began, and answers from a script (then SENT)."""
 
     def __init__(self, *script: SendResult) -> None:
         self.script = list(script)
         self.sends: list[tuple[int, str]] = []
+        self.edits: list[tuple[int, int, str, str | None]] = []
+        self.texts: list[str] = []  # sends and edits, in the order they began
 
     async def __call__(self, chat_id: int, text: str) -> SendResult:
         self.sends.append((chat_id, text))
+        return await self._answer(text)
+
+    async def edit(self, chat_id: int, message_id: int, text: str, markup: str | None):
+        self.edits.append((chat_id, message_id, text, markup))
+        return await self._answer(text)
+
+    async def _answer(self, text: str) -> SendResult:
+        self.texts.append(text)
         await asyncio.sleep(0)  # a real send yields: others may start meanwhile
         return self.script.pop(0) if self.script else SendResult(SendStatus.SENT)
 
@@ -73,9 +84,17 @@ async def add(db: Database, *messages: tuple[int, str, str]) -> None:
             await enqueue(session, chat_id, text, kind)
 
 
+async def add_edits(db: Database, *edits: Edit) -> None:
+    """Each in a transaction of its own, in this order."""
+    for edit in edits:
+        async with db.write() as session:
+            await outbox.enqueue_edit(session, edit)
+
+
 async def count(db: Database, *where) -> int:
     async with db.read() as session:
-        return await session.scalar(select(func.count()).where(*where)) or 0
+        query = select(func.count()).select_from(OutboxMessage).where(*where)
+        return await session.scalar(query) or 0
 
 
 def accepted(tg: FakeTelegram, method: str = "sendMessage"):
@@ -263,3 +282,145 @@ async def test_a_card_is_edited_only_when_what_it_shows_changed(start_bot, sa, t
     await eventually(lambda: "Code: 246810" in card.text)
     refused = [c for c in tg.calls_of("editMessageText") if "not modified" in (c.error or "")]
     assert refused == []
+
+
+# --- the cards' edits in the outbox --------------------------------------------------------------
+
+MARKUP = '{"inline_keyboard":[[{"text":"Menu","callback_data":"m"}]]}'
+
+
+async def test_a_code_goes_before_card_edits_queued_before_it_and_they_before_the_rest(
+    two,
+) -> None:
+    first, _ = two
+    await add(first, (700, "refund", "refund"), (701, "closed", "otp:expired"))
+    await add_edits(first, *(Edit(710 + n, 5, f"card {n}", MARKUP) for n in range(3)))
+    await add(first, (720, "code", "otp:code"))
+    sender = Recorder()
+    worker = OutboxWorker(first, sender, edit=sender.edit, batch=2)
+
+    assert await worker.drain() == 6
+    assert sender.texts == ["code", "card 0", "card 1", "card 2", "refund", "closed"]
+    assert sender.edits[0] == (710, 5, "card 0", MARKUP)
+    assert await count(first, OutboxMessage.sent_at.is_(None)) == 0
+
+
+async def test_a_code_does_not_wait_behind_a_batch_of_edits_waiting_for_their_chats(two) -> None:
+    """A batch claimed before the code was written gives way to it (the worker is woken by its
+    commit): the code does not wait for the edit whose chat had a message a moment ago."""
+    first, _ = two
+    await add_edits(first, Edit(700, 5, "card 700", None), Edit(701, 5, "card 701", None))
+    sender = Recorder()
+    worker = OutboxWorker(first, sender, edit=sender.edit)
+    worker.pace.sending(701)  # chat 701 just heard from the bot: its edit waits a second
+    draining = asyncio.create_task(worker.drain())
+    await eventually(lambda: sender.texts == ["card 700"], step=0.01)
+    await add(first, (702, "code", "otp:code"))
+
+    assert await draining == 3
+    assert sender.texts == ["card 700", "code", "card 701"]
+
+
+async def test_two_refreshes_of_one_card_are_one_edit_with_the_latest_text(two) -> None:
+    first, second = two
+    await add_edits(first, Edit(700, 5, "19 min left", MARKUP))
+    await add_edits(second, Edit(700, 5, "18 min left", MARKUP))  # another process's refresh
+    await add_edits(first, Edit(700, 6, "another card", None), Edit(701, 5, "another chat", None))
+    assert await count(first, OutboxMessage.kind == outbox.EDIT) == 3
+    sender = Recorder()
+    worker = OutboxWorker(first, sender, edit=sender.edit)
+
+    assert await worker.drain() == 3
+    assert sorted(sender.edits) == [
+        (700, 5, "18 min left", MARKUP),
+        (700, 6, "another card", None),
+        (701, 5, "another chat", None),
+    ]
+    # The next refresh takes the place of the edit already sent: a card keeps one row.
+    await add_edits(first, Edit(700, 5, "17 min left", MARKUP))
+    assert await count(first, OutboxMessage.chat_id == 700, OutboxMessage.message_id == 5) == 1
+    # A card a handler has just shown drops the older edit still waiting for it.
+    async with first.write() as session:
+        await outbox.drop_edits(session, 700, 5)
+    assert await worker.drain() == 0
+    assert len(sender.edits) == 3
+
+
+async def test_an_unchanged_card_is_not_edited(start_bot, sa, tg) -> None:
+    """Refreshes of a card that would show what it shows put nothing in the outbox; the code's
+    refresh puts one edit there, and refreshes after it none again."""
+    bot = await start_bot(providers=[sa_entry(sa)], **FAST)
+    await bot.wait_catalog()
+    alice = tg.user(ALICE, "Alice")
+    await alice.send("/start")
+    await bot.fund(ALICE, FUNDS)
+    await buy_telegram_in_russia(alice)
+    card = alice.last()
+    otp = bot.app.otp
+
+    def card_edits() -> list:
+        return [
+            c
+            for c in tg.calls_of("editMessageText")
+            if int(c.params["message_id"]) == card.message_id
+        ]
+
+    edits_after_buying = len(card_edits())
+    (activation,) = await bot.activations(ALICE)
+    await otp._refresh_cards([activation, activation], {})  # the card shows this already
+    assert await count(bot.db, OutboxMessage.kind == outbox.EDIT) == 0
+
+    (upstream,) = sa.activations.values()
+    sa.deliver_sms(upstream.id, "246810")
+    await eventually(lambda: "Code: 246810" in card.text)
+    (activation,) = await bot.activations(ALICE)
+    await otp._refresh_cards([activation], {})
+    await otp._refresh_card(activation, None)
+    await tg.settle()
+
+    assert len(card_edits()) == edits_after_buying + 1  # the code's, and no other
+    assert await count(bot.db, OutboxMessage.kind == outbox.EDIT) == 1
+    assert [c for c in card_edits() if c.error] == []  # none refused as "not modified"
+
+
+async def test_card_edits_share_the_messages_pace(two, bots, tg) -> None:
+    """Codes, card edits and other messages to a few chats through the fake Bot API at 5 a
+    second overall: no chat hears from the bot twice within a second, no second holds more
+    than 5 calls, and each chat gets its code, then its card, then the rest."""
+    first, _ = two
+    rate = 5
+    chats = (*CHATS, 800_004)
+    cards = {chat: await bots[0].send_message(chat, "card: waiting") for chat in chats}
+    before = len(tg.calls)
+    for chat, card in cards.items():
+        await add_edits(first, Edit(chat, card.message_id, f"card: code for {chat}", MARKUP))
+    await add(first, *((chat, f"refund for {chat}", "refund") for chat in cards))
+    await add(first, *((chat, f"code for {chat}", "otp:code") for chat in cards))
+    worker = OutboxWorker(
+        first,
+        make_sender(bots[0]),
+        edit=make_editor(bots[0]),
+        pace=Pace(rate_per_s=rate),
+        batch=50,
+    )
+
+    assert await worker.drain() == 3 * len(cards)
+
+    calls = [c for c in tg.calls[before:] if c.error is None]
+    assert len(calls) == 3 * len(cards)
+    # Times of arrival at the fake Bot API (in this event loop): the worker spaces the starts
+    # of its requests, so a busy machine's jitter on the way is allowed for (a tenth).
+    arrivals: dict[int, list[float]] = defaultdict(list)
+    for call in calls:
+        arrivals[int(call.params["chat_id"])].append(call.at)
+    for chat, times in arrivals.items():
+        gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
+        assert len(gaps) == 2 and min(gaps) >= 0.9, (chat, gaps)
+    moments = sorted(call.at for call in calls)
+    for start in moments:
+        assert sum(start <= at < start + 0.9 for at in moments) <= rate, moments
+    for chat, card in cards.items():
+        texts = [c.params["text"] for c in calls if int(c.params["chat_id"]) == chat]
+        assert texts == [f"code for {chat}", f"card: code for {chat}", f"refund for {chat}"]
+        assert card.chat.id == chat
+    assert await count(first, OutboxMessage.sent_at.is_(None)) == 0

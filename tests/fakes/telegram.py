@@ -177,6 +177,19 @@ class Fault:
     times: int = 1
 
 
+FILES = "__files__"  # a multipart request's files in its params: name -> (filename, bytes)
+
+
+@dataclass
+class Document:
+    """A file the bot sent (sendDocument, multipart)."""
+
+    chat_id: int
+    filename: str
+    content: bytes
+    caption: str
+
+
 @dataclass
 class CallbackAnswer:
     text: str | None
@@ -190,6 +203,7 @@ class FakeTelegram(WebhookApi, StarsApi):
         self.token = token
         self.calls: list[Call] = []
         self.chats: dict[int, list[Msg]] = defaultdict(list)
+        self.documents: list[Document] = []
         self.blocked: set[int] = set()
         self.faults: dict[str, deque[Fault]] = defaultdict(deque)
         self.callback_answers: dict[str, CallbackAnswer] = {}
@@ -512,6 +526,23 @@ class FakeTelegram(WebhookApi, StarsApi):
         )
         return True
 
+    async def api_senddocument(self, params: dict) -> dict:
+        chat_id = int(params["chat_id"])
+        self._check_chat(chat_id)
+        reference = str(params.get("document", ""))
+        files = params.get(FILES, {})
+        if not reference.startswith("attach://") or reference[9:] not in files:
+            raise TelegramError(400, "Bad Request: wrong file identifier/HTTP URL specified")
+        filename, content = files[reference[9:]]
+        caption = params.get("caption", "")
+        visible = self._check_text(caption, params.get("parse_mode")) if caption else ""
+        self.documents.append(Document(chat_id, filename, content, visible))
+        message = Msg(
+            next(self._message_ids), chat_id, visible, caption, None, True, int(time.time())
+        )
+        self.chats[chat_id].append(message)
+        return {**message.as_api(), "document": {"file_id": "f", "file_unique_id": "u"}}
+
     async def api_sendchataction(self, params: dict) -> bool:
         self._check_chat(int(params["chat_id"]))
         return True
@@ -521,8 +552,15 @@ async def _read_params(request: web.Request) -> dict[str, Any]:
     if request.content_type == "application/json":
         return dict(await request.json())
     data = await request.post()
-    params = dict(request.query)
+    params: dict[str, Any] = dict(request.query)
     params.update({key: value for key, value in data.items() if isinstance(value, str)})
+    files = {
+        key: (value.filename, value.file.read())
+        for key, value in data.items()
+        if isinstance(value, web.FileField)
+    }
+    if files:
+        params[FILES] = files
     return params
 
 
@@ -587,7 +625,8 @@ class FakeUser:
             if (
                 call.error is None
                 and str(call.params.get("chat_id")) == str(self.id)
-                and call.method in {"sendMessage", "editMessageText", "editMessageReplyMarkup"}
+                and call.method
+                in {"sendMessage", "sendDocument", "editMessageText", "editMessageReplyMarkup"}
             ):
                 return True
         return False

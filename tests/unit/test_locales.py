@@ -325,6 +325,24 @@ PLURALS: list[tuple[str, str, dict[str, object], dict[str, tuple[str, str, str, 
             "ru": ("на 1 запрос за", "на 2 запроса за", "на 5 запросов за", "на 21 запрос за"),
         },
     ),
+    (
+        "forget-done",
+        "count",
+        {},
+        {
+            "en": ("1 order was", "2 orders were", "5 orders were", "21 orders were"),
+            "ru": ("стёрт 1 заказ", "стёрто 2 заказа", "стёрто 5 заказов", "стёрт 21 заказ"),
+        },
+    ),
+    (
+        "otp-too-many-cancels",
+        "limit",
+        {"wait": "3:05", "time": "18:00"},
+        {
+            "en": ("cancelled 1 number ", "cancelled 2 numbers ", "5 numbers ", "21 numbers "),
+            "ru": ("отменили 1 номер ", "отменили 2 номера ", "5 номеров ", "21 номер "),
+        },
+    ),
 ]
 PLURAL_CATEGORIES = {"zero", "one", "two", "few", "many", "other"}
 
