@@ -68,6 +68,19 @@ class FormCtx:
     topup: bool  # a top-up method is configured: "not enough balance" offers 💳 Top up
 
 
+def form_ctx(
+    state: FSMContext,
+    user: User,
+    accounts: Accounts,
+    i18n: I18nContext,
+    smm_orders: smm.SmmOrderService,
+    catalog: SmmCatalog,
+    settings: ShopSettings,
+) -> FormCtx:
+    currency, topup = settings.store_currency, settings.topup
+    return FormCtx(state, user, accounts, i18n, smm_orders, catalog, currency, topup)
+
+
 # --- opening and leaving -----------------------------------------------------------------------
 
 
@@ -295,16 +308,7 @@ async def on_form_text(
     settings: ShopSettings,
 ) -> None:
     """The user's answer to the step the form is at: re-ask with the error, or move on."""
-    ctx = FormCtx(
-        state,
-        user,
-        accounts,
-        i18n,
-        smm_orders,
-        smm_catalog,
-        settings.store_currency,
-        settings.topup,
-    )
+    ctx = form_ctx(state, user, accounts, i18n, smm_orders, smm_catalog, settings)
     draft, _ = await read_form(state)
     item = smm_catalog.item(draft.service)
     if item is None:
@@ -343,16 +347,7 @@ async def on_skip_dripfeed(
         return
     with contextlib.suppress(TelegramBadRequest):
         await query.answer()
-    ctx = FormCtx(
-        state,
-        user,
-        accounts,
-        i18n,
-        smm_orders,
-        smm_catalog,
-        settings.store_currency,
-        settings.topup,
-    )
+    ctx = form_ctx(state, user, accounts, i18n, smm_orders, smm_catalog, settings)
     await _confirm(message, ctx, draft)
 
 
@@ -391,16 +386,7 @@ async def on_confirm(
     settings: ShopSettings,
     state: FSMContext,
 ) -> None:
-    ctx = FormCtx(
-        state,
-        user,
-        accounts,
-        i18n,
-        smm_orders,
-        smm_catalog,
-        settings.store_currency,
-        settings.topup,
-    )
+    ctx = form_ctx(state, user, accounts, i18n, smm_orders, smm_catalog, settings)
     token = callback_data.t
     draft, data = await read_form(state)
     if data.get("token") != token:
