@@ -66,7 +66,17 @@ async def cmd_user(
             blocked=i18n.get("admin-yes") if user.blocked_bot else i18n.get("admin-no"),
         )
     ]
-    lines.append(i18n.get("admin-user-orders"))
+    lines += _order_lines(report, i18n, settings)
+    lines += _ledger_lines(report, i18n, settings)
+    lines.append(i18n.get("admin-user-payments"))
+    lines += [payment_row(p, i18n, settings.store_currency) for p in report.payments] or ["—"]
+    await message.answer("\n".join(lines))
+
+
+def _order_lines(
+    report: console.UserReport, i18n: I18nContext, settings: ShopSettings
+) -> list[str]:
+    lines = [i18n.get("admin-user-orders")]
     for a in report.activations:
         lines.append(
             f"otp:{a.id} · {escape(a.service)} · {escape(a.country)} · "
@@ -79,7 +89,13 @@ async def cmd_user(
         )
     if not report.activations and not report.smm_orders:
         lines.append("—")
-    lines.append(i18n.get("admin-user-ledger"))
+    return lines
+
+
+def _ledger_lines(
+    report: console.UserReport, i18n: I18nContext, settings: ShopSettings
+) -> list[str]:
+    lines = [i18n.get("admin-user-ledger")]
     for entry in report.ledger:
         parts = [
             f"{entry.created_at:%Y-%m-%d %H:%M}",
@@ -93,9 +109,7 @@ async def cmd_user(
         lines.append(" · ".join(parts))
     if not report.ledger:
         lines.append("—")
-    lines.append(i18n.get("admin-user-payments"))
-    lines += [payment_row(p, i18n, settings.store_currency) for p in report.payments] or ["—"]
-    await message.answer("\n".join(lines))
+    return lines
 
 
 @router.message(Command("ban", "unban"))

@@ -12,8 +12,10 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import and_, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.engine import Database
 from db.models import Activation, ShopFlag, utcnow
@@ -80,54 +82,16 @@ class Proofs:
         if self._posted_at is not None and now - self._posted_at < EVERY:
             return 0
         async with self.db.read() as session:
-            mark = _parse(
-                await session.scalar(select(ShopFlag.value).where(ShopFlag.name == WATERMARK))
-            )
-            if mark is None:  # just turned on: from now on, not the shop's whole history
-                rows = []
-            else:
-                at, row_id = mark
-                rows = list(
-                    (
-                        await session.execute(
-                            select(
-                                Activation.id,
-                                Activation.country,
-                                Activation.service,
-                                Activation.phone,
-                                Activation.created_at,
-                                Activation.code_at,
-                            )
-                            .where(
-                                Activation.code_at.is_not(None),
-                                or_(
-                                    Activation.code_at > at,
-                                    and_(Activation.code_at == at, Activation.id > row_id),
-                                ),
-                            )
-                            .order_by(Activation.code_at, Activation.id)
-                            .limit(MAX_LINES)
-                        )
-                    ).all()
-                )
-        if mark is None:
+            value = await session.scalar(select(ShopFlag.value).where(ShopFlag.name == WATERMARK))
+            mark = _parse(value)
+            rows = [] if mark is None else await _delivered_after(session, *mark)
+        if mark is None:  # just turned on: from now on, not the shop's whole history
             await self._mark(now, 0)
             return 0
         if not rows:
             return 0
-        lines = [
-            self.line(
-                Proof(
-                    row.country,
-                    row.service,
-                    mask_phone(row.phone or ""),
-                    max(0, int((row.code_at - row.created_at).total_seconds())),
-                )
-            )
-            for row in rows
-        ]
-        text = "\n".join(lines)[:MAX_TEXT]
-        result = await self.send(text)
+        lines = [self.line(_proof(row)) for row in rows]
+        result = await self.send("\n".join(lines)[:MAX_TEXT])
         if result.status is not SendStatus.SENT:
             log.warning("proofs post not sent", extra={"status": str(result.status)})
             return 0
@@ -145,3 +109,32 @@ class Proofs:
                 keys=["name"],
                 update=["value", "updated_at"],
             )
+
+
+async def _delivered_after(session: AsyncSession, at: datetime, row_id: int) -> list[Any]:
+    """The activations whose first code came after (at, row_id), oldest first, a post's worth."""
+    query = (
+        select(
+            Activation.id,
+            Activation.country,
+            Activation.service,
+            Activation.phone,
+            Activation.created_at,
+            Activation.code_at,
+        )
+        .where(
+            Activation.code_at.is_not(None),
+            or_(
+                Activation.code_at > at,
+                and_(Activation.code_at == at, Activation.id > row_id),
+            ),
+        )
+        .order_by(Activation.code_at, Activation.id)
+        .limit(MAX_LINES)
+    )
+    return list((await session.execute(query)).all())
+
+
+def _proof(row: Any) -> Proof:
+    seconds = max(0, int((row.code_at - row.created_at).total_seconds()))
+    return Proof(row.country, row.service, mask_phone(row.phone or ""), seconds)
