@@ -143,6 +143,7 @@ async def test_n_failures_of_the_last_m_calls_switch_it_off_and_a_good_check_bri
     await watch_balances(bot.app)  # the balance check answers: it answers again
     await eventually(lambda: "Provider hero sells again: it answers again." in group_text(tg))
     await eventually(lambda: bot.app.console.is_enabled("hero"))
+    await eventually(lambda: telegram_in_russia(alice))  # the catalog offers it again
     await buy(alice, "$0.18")
     assert await bot.balance(ALICE) == FUNDS - TG_RU
 
