@@ -145,7 +145,14 @@ class Settings(BaseSettings):
         return value
 
     @field_validator(
-        "webhook_url", "redis_url", "reseller_api_listen", "reseller_api_public_url", mode="before"
+        "webhook_url",
+        "redis_url",
+        "reseller_api_listen",
+        "reseller_api_public_url",
+        "metrics_listen",
+        "retention_days",
+        "proofs_chat_id",
+        mode="before",
     )
     @classmethod
     def _empty_is_unset(cls, value: Any) -> Any:

@@ -156,3 +156,20 @@ def test_bad_webhook_and_redis_settings_name_the_key(values, message) -> None:
         settings(**values)
     assert str(info.value).startswith(f"Invalid setting {message}"), info.value
     assert "a+b" not in str(info.value) and ":pw@" not in str(info.value)
+
+
+def test_the_env_example_with_a_token_starts_with_every_optional_feature_off(
+    monkeypatch, tmp_path
+) -> None:
+    """Copying .env.example and setting BOT_TOKEN is all a new owner does: its empty lines
+    (RETENTION_DAYS=, PROOFS_CHAT_ID=, METRICS_LISTEN=, BACKUP_DIR=) mean off, not an error."""
+    example = (Path(__file__).resolve().parents[2] / ".env.example").read_text()
+    env = re.sub(r"(?m)^BOT_TOKEN=.*$", "BOT_TOKEN=123456:ABCDEFGHIJKLMNOPQRSTUVWXYZabc", example)
+    (tmp_path / ".env").write_text(env)
+    monkeypatch.chdir(tmp_path)
+    for key in ("BOT_TOKEN", "PROVIDERS", "DATABASE_URL", "RETENTION_DAYS", "PROOFS_CHAT_ID"):
+        monkeypatch.delenv(key, raising=False)
+    settings = load_settings()
+    assert settings.retention_days is None and settings.proofs_chat_id is None
+    assert settings.metrics_listen is None and settings.backup_dir is None
+    assert settings.reseller_api_listen is None and settings.max_cancels_per_day == 10
