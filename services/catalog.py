@@ -139,6 +139,9 @@ class OtpCatalog(RefreshingCatalog[OtpProvider, Sequence[OtpOffer], _Row]):
         self._prices: dict[
             tuple[int, int | None], dict[tuple[Decimal, Decimal, Decimal], int]
         ] = {}
+        # One build at a time: a build that read `excluded` before a later one must not
+        # replace the later one's index when its thread happens to finish last.
+        self._build_lock = asyncio.Lock()
 
     def set_price_rule(self, price_rule: PriceRule | MarkupFn) -> None:
         """A new markup rule; takes effect at the next rebuild()."""
@@ -163,17 +166,18 @@ class OtpCatalog(RefreshingCatalog[OtpProvider, Sequence[OtpOffer], _Row]):
 
     async def rebuild(self) -> None:
         """Re-price the offers already held (after a markup or rate change), no fetching."""
-        sources = {
-            name: source.items
-            for name, source in self._sources.items()
-            if name not in self.excluded
-        }
-        rates = dict(self.rates)
-        if self.build_in_thread:
-            index = await asyncio.to_thread(self._build, sources, rates)
-        else:
-            index = self._build(sources, rates)
-        self._index, self.built_at = index, utc_now()
+        async with self._build_lock:
+            sources = {
+                name: source.items
+                for name, source in self._sources.items()
+                if name not in self.excluded
+            }
+            rates = dict(self.rates)
+            if self.build_in_thread:
+                index = await asyncio.to_thread(self._build, sources, rates)
+            else:
+                index = self._build(sources, rates)
+            self._index, self.built_at = index, utc_now()
 
     def _build(
         self, sources: Mapping[str, Sequence[_Row]], rates: Mapping[str, Decimal]

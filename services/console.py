@@ -121,6 +121,10 @@ class AdminConsole:
         # An automatic switch committed in this process: sell (or stop) at once, not at the
         # next sync.
         self._syncs: set[asyncio.Task[bool]] = set()
+        # One sync or re-price at a time: a sync that read the switches before a later one
+        # must not apply its older copy after it (a provider switched back on would vanish
+        # from the catalog until the next sync).
+        self._lock = asyncio.Lock()
         db.subscribe(SWITCHES, self._switched)
 
     # --- providers -----------------------------------------------------------------------
@@ -160,12 +164,13 @@ class AdminConsole:
         """Every process, every poll interval: read the markups, switches, rates and catalog
         rules again, and re-price at once when another process changed any of them. True when
         something changed."""
-        shared = await self._read_shared()
-        if shared == self._shared:
-            return False
-        self._apply(shared)
-        await self.reprice()
-        return True
+        async with self._lock:
+            shared = await self._read_shared()
+            if shared == self._shared:
+                return False
+            self._apply(shared)
+            await self._reprice()
+            return True
 
     async def _read_shared(self) -> _Shared:
         async with self.db.read() as session:
@@ -208,11 +213,12 @@ class AdminConsole:
 
     async def set_provider_enabled(self, name: str, enabled: bool) -> None:
         """An admin's switch: on also clears an automatic off (the admin's word wins)."""
-        await admin.set_provider_enabled(self.db, name, enabled)
-        if enabled:
-            self._auto_off.pop(name, None)
-        self._disabled = self._disabled - {name} if enabled else self._disabled | {name}
-        await self.reprice()
+        async with self._lock:
+            await admin.set_provider_enabled(self.db, name, enabled)
+            if enabled:
+                self._auto_off.pop(name, None)
+            self._disabled = self._disabled - {name} if enabled else self._disabled | {name}
+            await self._reprice()
 
     # --- rates ---------------------------------------------------------------------------
 
@@ -257,6 +263,10 @@ class AdminConsole:
 
     async def reprice(self) -> None:
         """Markups or provider switches changed: rebuild both catalogs from what they hold."""
+        async with self._lock:
+            await self._reprice()
+
+    async def _reprice(self) -> None:
         self._push()
         await self.otp_catalog.rebuild()
         self.smm_catalog.rebuild()
