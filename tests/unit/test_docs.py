@@ -67,3 +67,26 @@ def test_no_document_sends_readers_to_a_design_file_outside_the_repository(
     text = document.read_text(encoding="utf-8")
     assert "DESIGN.md" not in text
     assert "design folder" not in text.lower()
+
+
+# Commands any customer may send; every other command a handler registers is an admin's.
+CUSTOMER_COMMANDS = {"balance", "forget", "help", "history", "language"}
+_COMMAND = re.compile(r"\bCommand\(([^)]*)\)")
+
+
+def _registered_commands() -> set[str]:
+    names: set[str] = set()
+    for source in sorted((ROOT / "handlers").glob("*.py")):
+        for args in _COMMAND.findall(source.read_text(encoding="utf-8")):
+            names.update(re.findall(r"\"([a-z_]+)\"", args))
+    return names
+
+
+def test_the_readme_admin_table_lists_every_admin_command() -> None:
+    registered = _registered_commands()
+    assert registered >= CUSTOMER_COMMANDS  # the list above is not stale
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Admin commands", 1)[1].split("\n## ", 1)[0]
+    listed = set(re.findall(r"`/([a-z_]+)", section))
+    missing = sorted(registered - CUSTOMER_COMMANDS - listed)
+    assert not missing, f"admin commands missing from the README's table: {missing}"
