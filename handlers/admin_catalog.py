@@ -96,7 +96,8 @@ async def cmd_hide(
     value = " ".join(words[1:])[:200] if hide else None
     await admin_console.set_rule(HIDE, scope, key, value, _admin_id(message))
     key_text = "admin-hidden" if hide else "admin-shown"
-    await message.answer(i18n.get(key_text, what=_label(scope, key)))
+    text = i18n.get(key_text, what=_label(scope, key))
+    await message.answer(_unlisted_note(text, i18n, admin_console, scope, key, hide))
 
 
 @router.message(Command("price"))
@@ -127,7 +128,18 @@ async def cmd_price(
         if amount is None
         else format_money(amount, settings.store_currency)
     )
-    await message.answer(i18n.get("admin-price-set", what=_label(scope, key), value=shown))
+    text = i18n.get("admin-price-set", what=_label(scope, key), value=shown)
+    await message.answer(_unlisted_note(text, i18n, admin_console, scope, key, amount is not None))
+
+
+def _unlisted_note(
+    text: str, i18n: I18nContext, console: AdminConsole, scope: str, key: str, setting: bool
+) -> str:
+    """A rule is kept even for an item no provider lists now (it may come), but the admin is
+    told: most often it is a typo."""
+    if not setting or console.lists(scope, key):
+        return text
+    return f"{text}\n{i18n.get('admin-rule-unlisted')}"
 
 
 @router.message(Command("minprofit"))
@@ -195,7 +207,8 @@ async def cmd_rename(
         return
     await admin_console.set_rule(RENAME, scope, key, value, _admin_id(message))
     shown = escape(value) if value is not None else i18n.get("admin-markup-reset")
-    await message.answer(i18n.get("admin-rename-set", what=_label(scope, key), value=shown))
+    text = i18n.get("admin-rename-set", what=_label(scope, key), value=shown)
+    await message.answer(_unlisted_note(text, i18n, admin_console, scope, key, value is not None))
 
 
 def _rename_args(args: str) -> tuple[list[str], str]:

@@ -287,6 +287,15 @@ class OtpCatalog(RefreshingCatalog[OtpProvider, Sequence[OtpOffer], _Row]):
     def page(items: Sequence[T], page: int, per_page: int) -> Page[T]:
         return paginate(items, page, per_page)
 
+    def lists(self, country: str | None = None, service: str | None = None) -> bool:
+        """Whether any provider's last price list has that country, service or both, sold or
+        not (switched off, hidden): an admin's rule about something else is likely a typo."""
+        return any(
+            (country is None or row[0] == country) and (service is None or row[1] == service)
+            for source in self._sources.values()
+            for row in source.items
+        )
+
     def offer_count(self) -> int:
         return sum(map(len, self._index.offers.values()))
 

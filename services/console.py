@@ -26,7 +26,15 @@ from db.upsert import upsert
 from services import admin
 from services.auto_switch import SWITCHES
 from services.catalog import OtpCatalog
-from services.catalog_rules import CatalogRules, RuleRow
+from services.catalog_rules import (
+    CATEGORY,
+    COUNTRY,
+    OTP_ITEM,
+    SERVICE,
+    SMM_ITEM,
+    CatalogRules,
+    RuleRow,
+)
 from services.health import HEALTH, HealthSnapshot, ProviderHealth
 from services.markups import Markups
 from services.money import to_decimal
@@ -253,6 +261,23 @@ class AdminConsole:
         """Store (or with None, remove) one catalog rule and re-price at once."""
         await self.rules.set(self.db, rule, scope, key, value, admin_id)
         await self.reprice()
+
+    def lists(self, scope: str, key: str) -> bool:
+        """Whether a rule's item (scope and key as services/catalog_rules.py writes them) is in
+        any provider's last list, sold or not."""
+        if scope == COUNTRY:
+            return self.otp_catalog.lists(country=key)
+        if scope == SERVICE:
+            return self.otp_catalog.lists(service=key)
+        if scope == OTP_ITEM:
+            country, _, service = key.partition("|")
+            return self.otp_catalog.lists(country, service)
+        if scope == SMM_ITEM:
+            provider, _, service_id = key.partition("|")
+            return self.smm_catalog.lists(provider, service_id)
+        if scope == CATEGORY:
+            return self.smm_catalog.lists(category=key)
+        return True
 
     # --- markups -------------------------------------------------------------------------
 

@@ -58,9 +58,7 @@ class Retention:
         async with self.db.write() as session:
             orders = await _erase_orders(session, now, Activation.closed_at < cutoff)
             messages = _rows(
-                await session.execute(
-                    delete(OutboxMessage).where(OutboxMessage.sent_at < cutoff)
-                )
+                await session.execute(delete(OutboxMessage).where(OutboxMessage.sent_at < cutoff))
             )
             messages += _rows(
                 await session.execute(delete(Notification).where(Notification.sent_at < cutoff))

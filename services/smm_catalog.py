@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 
 from services.catalog_index import Page, paginate
 from services.catalog_refresh import RefreshingCatalog, utc_now
-from services.catalog_rules import CatalogRules, RuleSet
+from services.catalog_rules import CatalogRules, RuleSet, category_name_key
 from services.pricing import ruled_smm_rate
 from services.providers.base import SmmProvider, SmmService, SmmServiceType
 
@@ -205,6 +205,23 @@ class SmmCatalog(RefreshingCatalog[SmmProvider, Sequence[SmmService], SmmService
 
     def item(self, key: str) -> SmmItem | None:
         return self._index.items.get(key)
+
+    def lists(
+        self, provider: str | None = None, service_id: str | None = None, category: str = ""
+    ) -> bool:
+        """Whether any panel's last service list has that service or category (given as
+        category_name_key()), sold or not: an admin's rule about something else is likely a
+        typo."""
+        for name, source in self._sources.items():
+            if provider is not None and name != provider:
+                continue
+            for service in source.items:
+                if service_id is not None and service.service_id != service_id:
+                    continue
+                if category and category_name_key(service.category) != category:
+                    continue
+                return True
+        return False
 
     def service_count(self) -> int:
         return len(self._index.items)

@@ -613,6 +613,7 @@ admin-rename-usage =
     Usage: <code>/rename service &lt;service&gt; &lt;new name&gt;</code> · <code>/rename smm &lt;provider&gt; &lt;service id&gt; &lt;new name&gt;</code> · <code>/rename category &lt;name&gt; = &lt;new name&gt;</code>
     Use <code>reset</code> as the new name to show the provider's name again.
 admin-rename-set = ✅ { $what } is now shown as: { $value }.
+admin-rule-unlisted = ⚠️ No provider lists this now: the rule is kept and applies when one does. Check the spelling with /catalog and the customers' screens.
 admin-catalog-title = 🗂 <b>Catalog rules</b>
 admin-catalog-hidden = 🙈 Hidden:
 admin-catalog-fixed = 🏷 Fixed prices:

@@ -647,6 +647,7 @@ admin-rename-usage =
     Формат: <code>/rename service &lt;сервис&gt; &lt;новое название&gt;</code> · <code>/rename smm &lt;поставщик&gt; &lt;id услуги&gt; &lt;новое название&gt;</code> · <code>/rename category &lt;название&gt; = &lt;новое название&gt;</code>
     <code>reset</code> вместо нового названия возвращает название поставщика.
 admin-rename-set = ✅ { $what } теперь называется: { $value }.
+admin-rule-unlisted = ⚠️ Сейчас ни один поставщик этого не продаёт: правило сохранено и сработает, когда появится. Проверьте написание через /catalog и экраны покупателей.
 admin-catalog-title = 🗂 <b>Правила каталога</b>
 admin-catalog-hidden = 🙈 Скрыто:
 admin-catalog-fixed = 🏷 Фиксированные цены:

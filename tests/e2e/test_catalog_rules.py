@@ -139,6 +139,36 @@ async def test_hiding_a_country_a_service_and_one_item(shop, tg, sa) -> None:
         assert (await admin.send(bad)).text.startswith("Usage: /hide country"), bad
 
 
+UNLISTED = "⚠️ No provider lists this now: the rule is kept and applies when one does."
+
+
+async def test_a_rule_about_something_no_provider_lists_is_kept_with_a_warning(
+    shop, tg, sa
+) -> None:
+    """A typo (`telegarm`) or an item not on sale yet: the rule is stored, the admin is told."""
+    _bot, alice, admin = shop
+    reply = await admin.send("/hide service telegarm")
+    assert reply.text.startswith("🙈 Hidden: service telegarm.") and UNLISTED in reply.text
+    assert "· service telegarm" in (await admin.send("/catalog")).text
+    assert shows(await russia(alice), "Telegram · $0.18")  # the real one is still sold
+    reply = await admin.send("/price otp RU telegarm 1")
+    assert (
+        reply.text.startswith("✅ Fixed price otp RU telegarm: $1.00.") and UNLISTED in reply.text
+    )
+    assert UNLISTED in (await admin.send("/hide country ZZ")).text
+    assert UNLISTED in (await admin.send("/rename service telegarm Telegram")).text
+    # What a provider lists gets no warning, hidden or not, and undoing a rule gets none.
+    for command in (
+        "/hide country RU",
+        "/hide otp RU telegram",
+        "/price otp RU telegram 1",
+        "/rename service telegram TG",
+        "/show service telegarm",
+        "/price otp RU telegarm reset",
+    ):
+        assert UNLISTED not in (await admin.send(command)).text, command
+
+
 async def test_a_stale_buy_button_and_a_forged_callback_of_a_hidden_item_charge_nothing(
     shop, tg, sa
 ) -> None:
@@ -313,6 +343,13 @@ async def test_smm_hide_fix_floor_and_rename(start_bot, tg, form) -> None:
         assert (await alice.send(command)).text == UNKNOWN
 
     assert (await admin.send("/hide smm panel 1")).text.startswith("🙈 Hidden: smm panel 1.")
+    assert UNLISTED not in (await admin.send("/hide smm panel 1")).text  # listed: no warning
+    assert UNLISTED in (await admin.send("/hide smm panel 999")).text
+    assert UNLISTED in (await admin.send("/hide category tiktok")).text
+    assert UNLISTED not in (await admin.send("/hide category instagram")).text
+    await admin.send("/show smm panel 999")
+    await admin.send("/show category tiktok")
+    await admin.send("/show category instagram")
     await alice.send("/start")
     await alice.press("📈 SMM services")
     assert not shows(alice.last().button_texts, "Instagram")
