@@ -49,9 +49,12 @@ FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
 class ResellerApiServer:
-    def __init__(self, protocols: Sequence[ApiProtocol], listen: str) -> None:
+    def __init__(
+        self, protocols: Sequence[ApiProtocol], listen: str, limits: RateLimits | None = None
+    ) -> None:
         self.protocols = tuple(protocols)
         self.listen = listen
+        self.limits = limits
         self._runner: web.AppRunner | None = None
 
     def web_app(self) -> web.Application:
@@ -79,6 +82,8 @@ class ResellerApiServer:
         runner, self._runner = self._runner, None
         if runner is not None:
             await runner.cleanup()
+        if self.limits is not None:
+            await self.limits.aclose()
 
 
 async def serve(protocol: ApiProtocol, request: web.Request) -> web.Response:
@@ -144,7 +149,8 @@ def make_reseller_api(
         else None
     )
     shop = ResellerShop(db, otp, markup_percent=markup, smm=reseller_smm, shop_state=shop_state)
-    limits = RateLimits(settings.reseller_api_rate_per_min)
+    bot_id = settings.bot_token.get_secret_value().partition(":")[0]
+    limits = RateLimits(settings.reseller_api_rate_per_min, settings.redis_url, namespace=bot_id)
     currency = settings.store_currency
     protocols: list[ApiProtocol] = [
         HandlerApi(shop, keys, limits, currency),
@@ -152,7 +158,7 @@ def make_reseller_api(
     ]
     if reseller_smm is not None:
         protocols.append(SmmV2(reseller_smm, keys, limits, currency))
-    return ResellerApiServer(protocols, settings.reseller_api_listen)
+    return ResellerApiServer(protocols, settings.reseller_api_listen, limits)
 
 
 # --- `python -m bot api` ---------------------------------------------------------------------

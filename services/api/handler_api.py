@@ -244,7 +244,7 @@ class HandlerApi:
         handler = ACTIONS.get(action)
         if handler is None:
             return text("BAD_ACTION")
-        wait = self.limits.check(client.key_id, f"handler_api:{action}")
+        wait = await self.limits.check(client.key_id, f"handler_api:{action}")
         if wait is not None:
             return Reply(429, RATE_LIMITED, TEXT, {"Retry-After": str(wait)})
         try:

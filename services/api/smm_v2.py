@@ -190,7 +190,7 @@ class SmmV2:
         handler = ACTIONS.get(action)
         if handler is None:
             return refusal(ERR_REQUEST)
-        wait = self.limits.check(client.key_id, f"v2:{action}")
+        wait = await self.limits.check(client.key_id, f"v2:{action}")
         if wait is not None:
             return answer({"error": ERR_RATE}, 429, {"Retry-After": str(wait)})
         try:

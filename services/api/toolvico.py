@@ -276,7 +276,7 @@ class Toolvico:
         params = self._params(request)
         if params is None:
             return fail(400, ERR_JSON)
-        wait = self.limits.check(client.key_id, f"toolvico:{api}:{action}")
+        wait = await self.limits.check(client.key_id, f"toolvico:{api}:{action}")
         if wait is not None:
             return fail(429, ERR_RATE, {"Retry-After": str(wait)})
         try:

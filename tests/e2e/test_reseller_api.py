@@ -5,11 +5,13 @@ Bot API and a fake handler_api upstream, all on 127.0.0.1; wallets and ledgers e
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import signal
 import socket
 import sys
+import uuid
 from collections.abc import AsyncIterator
 
 import httpx
@@ -20,6 +22,7 @@ from bot.reseller_api import ResellerApiServer
 from services.api.protocol import Reply
 from tests.conftest import ADMIN_ID, eventually
 from tests.fakes.smsactivate import FakeSmsActivate
+from tests.fakes.telegram import FakeTelegram
 
 ALICE = 1001
 BOB = 1002
@@ -316,16 +319,13 @@ async def test_a_slow_body_is_cut_off(exploding, monkeypatch) -> None:
     assert head.startswith(b"HTTP/1.1 408")
 
 
-async def test_python_m_bot_api_serves_alone_on_the_same_database(
-    tg, tmp_path, database_url
-) -> None:
-    """`python -m bot api`: the API without the bot, against the bot's database."""
+async def _shop_with_a_key(database_url: str) -> str:
+    """A migrated shop with Alice holding $12.30 and an API key (returned)."""
     from db import repositories as repo
     from db.engine import Database
     from db.migrate import upgrade
     from services import wallet
     from services.api.keys import ApiKeys
-    from tests.e2e.test_process import bot_env
 
     db = Database(database_url)
     await upgrade(db)
@@ -334,31 +334,75 @@ async def test_python_m_bot_api_serves_alone_on_the_same_database(
         await wallet.credit(session, ALICE, 12_300_000, reason="topup", key="t:1")
     key = await ApiKeys(db).create(ALICE)
     await db.dispose()
+    return key
+
+
+@contextlib.asynccontextmanager
+async def api_process(tg, tmp_path, database_url: str, name: str, **env: str):
+    """`python -m bot api` on a free port, until SIGTERM (which must exit 0, logging no key
+    and no traceback); yields the port once getBalance answers."""
+    from tests.e2e.test_process import bot_env
+
     port = free_port()
-    env = bot_env(tg, tmp_path, database_url, RESELLER_API_LISTEN=f"127.0.0.1:{port}")
-    log_path = tmp_path / "api.log"
+    environ = bot_env(tg, tmp_path, database_url, RESELLER_API_LISTEN=f"127.0.0.1:{port}", **env)
+    log_path = tmp_path / f"{name}.log"
     with log_path.open("wb") as log_file:
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot", "api", env=env, cwd=tmp_path, stderr=log_file
+            sys.executable, "-m", "bot", "api", env=environ, cwd=tmp_path, stderr=log_file
         )
     try:
-        api = Api(port, key)
-
-        async def balance() -> str | None:
-            try:
-                return await api.text("getBalance")
-            except httpx.TransportError:
-                return None
-
-        assert await eventually(balance, timeout=30) == "ACCESS_BALANCE:12.30"
-        assert await api.text("getBalance", key="wrong") == "BAD_KEY"
-        assert tg.get_updates_calls == 0  # no bot in this process
+        yield port
     finally:
         process.send_signal(signal.SIGTERM)
         code = await asyncio.wait_for(process.wait(), 30)
     logs = log_path.read_text()
     assert code == 0, logs
-    assert key not in logs and "Traceback" not in logs
+    assert "Traceback" not in logs, logs
+
+
+async def answered(api: Api) -> str | None:
+    try:
+        return await api.text("getBalance")
+    except httpx.TransportError:
+        return None
+
+
+async def test_python_m_bot_api_serves_alone_on_the_same_database(
+    tg, tmp_path, database_url
+) -> None:
+    """`python -m bot api`: the API without the bot, against the bot's database."""
+    key = await _shop_with_a_key(database_url)
+    async with api_process(tg, tmp_path, database_url, "api") as port:
+        api = Api(port, key)
+        assert await eventually(lambda: answered(api), timeout=30) == "ACCESS_BALANCE:12.30"
+        assert await api.text("getBalance", key="wrong") == "BAD_KEY"
+        assert tg.get_updates_calls == 0  # no bot in this process
+    assert key not in (tmp_path / "api.log").read_text()
+
+
+async def test_two_api_processes_share_the_rate_limit_through_redis(
+    tmp_path, database_url, redis_url
+) -> None:
+    """REDIS_URL set: a key gets RESELLER_API_RATE_PER_MIN across every API process, not that
+    many from each. (A bot id of its own: the windows are kept per shop.)"""
+    async with FakeTelegram(token=f"{uuid.uuid4().int % 10**9}:TEST-TOKEN-ratelimit0123") as tg:
+        key = await _shop_with_a_key(database_url)
+        env = {"REDIS_URL": redis_url, "RESELLER_API_RATE_PER_MIN": "4"}
+        async with (
+            api_process(tg, tmp_path, database_url, "first", **env) as first_port,
+            api_process(tg, tmp_path, database_url, "second", **env) as second_port,
+        ):
+            first, second = Api(first_port, key), Api(second_port, key)
+            assert await eventually(lambda: answered(first), timeout=30) == "ACCESS_BALANCE:12.30"
+            assert await eventually(lambda: answered(second), timeout=30) == "ACCESS_BALANCE:12.30"
+            # Two used, two left in all: one each, then both processes refuse.
+            assert await first.text("getBalance") == "ACCESS_BALANCE:12.30"
+            assert await second.text("getBalance") == "ACCESS_BALANCE:12.30"
+            for api in (first, second):
+                refused = await api.get("getBalance")
+                assert (refused.status_code, refused.text) == (429, "TOO_MANY_REQUESTS")
+                assert 1 <= int(refused.headers["Retry-After"]) <= 60
+            assert await first.text("getPrices") != "TOO_MANY_REQUESTS"  # per action
 
 
 async def test_without_reseller_api_listen_there_is_no_api_button(start_bot, tg) -> None:
