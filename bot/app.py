@@ -81,7 +81,7 @@ from services.leases import Leases
 from services.money import ceil_micro
 from services.notifier import NotificationWorker, Notifier
 from services.otp import ActivationService
-from services.outbox import OutboxWorker, Pace
+from services.outbox import OutboxWorker, Pace, customer_messages_due
 from services.payments import StarsApiError, StarsPayments
 from services.payments.cryptopay import CryptoPayError, CryptoPayPayments
 from services.payments.records import PaymentsBook
@@ -214,6 +214,7 @@ def build_app(settings: Settings) -> App:
             make_sender(bot),
             rate_per_s=settings.broadcast_rate_per_s,
             progress=BroadcastPresenter(bot, core, settings.default_language),
+            yield_to=partial(customer_messages_due, db),
         ),
         console=build_console(settings, db, markups, otp, smm),
         in_flight=InFlightMiddleware(),

@@ -13,6 +13,9 @@ the running broadcasts nobody holds: only then are rows left `sending` known to 
 
 The pace is one message every 1/rate seconds over a few concurrent senders (Telegram allows
 about 30 messages a second in all; the default 25 leaves room for the bot's other replies).
+Customers come first: while the outbox holds a message that is due (a code, a card, a notice;
+`yield_to`, checked at most every YIELD_CHECK_S, through the database so whichever process
+sends them), the broadcast sends nothing, so the two never add up past Telegram's limit.
 Progress goes to one message through an injected `progress` callable, at most every
 `progress_every_s` and once at the end. Like the outbox worker, the service knows nothing of
 Telegram: the bot layer gives it the `send` and `progress` functions.
@@ -57,6 +60,8 @@ UNKNOWN = "unknown"  # was `sending` when the bot stopped: maybe delivered, neve
 MAX_FLOOD_WAITS = 10
 # How long a broadcast stays with a process that stopped renewing its lease (died).
 LEASE_S = 10.0
+# How often a broadcast asks whether customers' messages are due (and waits between asks).
+YIELD_CHECK_S = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +120,7 @@ class BroadcastService:
         concurrency: int | None = None,
         leases: Leases | None = None,
         lease_s: float = LEASE_S,
+        yield_to: Callable[[], Awaitable[bool]] | None = None,
     ) -> None:
         self.db = db
         self.leases = leases or Leases(db)
@@ -130,6 +136,9 @@ class BroadcastService:
         self._next_slot = 0.0
         self._pause_until = 0.0
         self._stopping = False
+        self.yield_to = yield_to  # True while customers' messages are due: wait
+        self._busy = False
+        self._busy_checked_at = -math.inf
 
     # --- commands ------------------------------------------------------------------------
 
@@ -374,7 +383,23 @@ class BroadcastService:
         if slot > now:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(run.halt.wait(), slot - now)
+        await self._after_customers(run)
         return not run.halt.is_set()
+
+    async def _after_customers(self, run: _Run) -> None:
+        """Wait while `yield_to` says customers' messages are due (one check for all the
+        senders at most every YIELD_CHECK_S)."""
+        if self.yield_to is None:
+            return
+        loop = asyncio.get_running_loop()
+        while not run.halt.is_set():
+            if loop.time() >= self._busy_checked_at + YIELD_CHECK_S:
+                self._busy_checked_at = loop.time()
+                self._busy = await self.yield_to()
+            if not self._busy:
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(run.halt.wait(), YIELD_CHECK_S)
 
     async def _claim(self, run: _Run) -> int | None:
         """The next pending recipient, marked `sending` and committed before any send."""

@@ -389,6 +389,14 @@ def _outcome(row: OutboxMessage, result: SendResult, now: datetime) -> dict[str,
     return values
 
 
+async def customer_messages_due(db: Database) -> bool:
+    """Whether any message of the outbox (a code, a card, a notice) is due now, being sent or
+    not: a broadcast waits for them (services/broadcast.py), whichever process sends them."""
+    async with db.read() as session:
+        found = await session.scalar(select(OutboxMessage.id).where(*_due(utcnow())).limit(1))
+    return found is not None
+
+
 def _due(now: datetime) -> list[ColumnElement[bool]]:
     """Rows still to be sent whose time has come."""
     return [

@@ -444,3 +444,32 @@ async def answered(user, command: str, answer: str) -> None:
     await user.tg.wait_for(
         lambda: [m for m in user.messages[before:] if m.text.startswith(answer)], timeout=20
     )
+
+
+async def test_a_broadcast_waits_while_customers_messages_are_due(start_bot, tg) -> None:
+    """Codes, cards and notices come first: while the outbox holds a message that is due, the
+    broadcast sends nothing (the two never add up past Telegram's 30 a second); once it is
+    sent, the broadcast goes on."""
+    from services.outbox import enqueue
+
+    bot = await start_bot(broadcast_rate_per_s=50)
+    admin = tg.user(ADMIN_ID, "Owner")
+    await admin.send("/start")
+    customer = tg.user(4242, "Carol")
+    await customer.send("/start")
+    ids = await add_users(bot.db, 20)
+    await bot.app.outbox.stop()  # the sender is behind: the code below waits in the outbox
+    async with bot.db.write() as session:
+        await enqueue(session, customer.id, "Code: 123456", "otp:code")
+
+    await start_broadcast(admin, tg, "Big news", 1)
+    await asyncio.sleep(1.5)  # 50 a second: the whole broadcast, had it not waited
+    assert copies(tg, "Big news") == Counter()
+    assert not any(m.text == "Code: 123456" for m in customer.messages)
+
+    bot.app.outbox.stopping = False
+    bot.app.outbox.start()
+    await tg.wait_for(lambda: any(m.text == "Code: 123456" for m in customer.messages))
+    await tg.wait_for(lambda: progress_message(admin, 1).text.startswith("✅ Broadcast #1"))
+    assert set(delivered(tg, "Big news")) == {*ids, ADMIN_ID, customer.id}
+    assert max(delivered(tg, "Big news").values()) == 1
