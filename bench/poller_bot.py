@@ -247,7 +247,8 @@ async def _run_until_stop(
     """Jobs and outbox running until the parent says "stop" (before, it asks "rss", then
     "round": answered once a round has seen the seeded rows): (CPU s, wall s) of that
     stretch, profiled into `--profile`.<N>.prof if asked."""
-    from bot.app import schedule_jobs, stop_background
+    from bot.app import stop_background
+    from bot.jobs import schedule_jobs
 
     profiler = None
     if args.profile:

@@ -168,7 +168,7 @@ async def run_standalone(app: App, stop: asyncio.Event | None = None) -> None:
     """The API alone, against the bot's database: migrations, the catalogs from their
     snapshots (followed as the bot process refreshes them), the server; until SIGINT/SIGTERM.
     The bot process (or processes) poll the orders and send the codes."""
-    from bot.app import CATALOG_SYNC_S, sync_catalogs
+    from bot.jobs import CATALOG_SYNC_S, sync_catalogs
     from db.migrate import upgrade
     from services.catalog_store import OTP, SMM, SnapshotSync, load_snapshot
 

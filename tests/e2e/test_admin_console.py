@@ -274,7 +274,7 @@ async def test_an_unreachable_group_never_blocks_a_purchase(shop, tg, sa) -> Non
 async def test_low_provider_balance_is_alerted_once_per_crossing(start_bot, tg, sa) -> None:
     from decimal import Decimal
 
-    from bot.app import watch_balances
+    from bot.jobs import watch_balances
 
     bot = await start_bot(
         providers=[sa_entry(sa)], notify_chat_id=GROUP, provider_low_balance="100", **FAST
@@ -292,7 +292,7 @@ async def test_low_provider_balance_is_alerted_once_per_crossing(start_bot, tg, 
 
 
 async def test_a_burst_of_provider_errors_is_alerted_once(start_bot, tg, sa) -> None:
-    from bot.app import watch_errors
+    from bot.jobs import watch_errors
 
     # Health is kept per provider name for the whole process: a name of its own.
     entry = sa_entry(sa, name="bursty")

@@ -10,7 +10,7 @@ from decimal import Decimal
 
 import pytest
 
-from bot.app import watch_balances
+from bot.jobs import watch_balances
 from db.models import ProviderSetting
 from tests.conftest import ADMIN_ID, eventually
 from tests.e2e.test_otp_journey import FAST, FUNDS, TG_RU, bought, sa_entry

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from bot.app import watch_errors
+from bot.jobs import watch_errors
 from tests.conftest import ADMIN_ID, eventually
 from tests.e2e.test_otp_journey import FAST, FUNDS, buy_telegram_in_russia, sa_entry
 from tests.fakes.smsactivate import FakeSmsActivate

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select, update
 
-from bot.app import erase_old_orders
+from bot.jobs import erase_old_orders
 from db.models import Activation, LedgerEntry, OutboxMessage
 from tests.conftest import ADMIN_ID, eventually
 from tests.e2e.test_otp_journey import FAST, FUNDS, TG_RU, bought, code_message, sa_entry

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 
-from bot.app import run_tracked
+from bot.jobs import run_tracked
 from bot.middlewares import InFlightMiddleware
 from services.leases import heartbeat
 from services.worker import BackgroundWorker, RunningTasks
