@@ -18,8 +18,9 @@ a number: stable across restarts and refreshes), amounts are micro-units, refusa
 
 from __future__ import annotations
 
+import contextlib
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import ROUND_CEILING, Decimal
@@ -337,20 +338,8 @@ class ResellerSmm:
         """Ask the upstream for a refill. The refill's id is the order's id: an order has one
         refill at a time, and refill_status shows its latest."""
         await self._own(client, order_id)
-        try:
+        with _in_api_words():
             return self._order(await self.service.refill(client.user_id, order_id))
-        except NotOffered:
-            raise NotAvailable() from None
-        except RefillInProgress:
-            raise RefillRunning() from None
-        except UpstreamSaidNo:
-            raise UpstreamRefused() from None
-        except order_errors.WrongState:
-            raise errors.WrongState() from None
-        except order_errors.TryLater:
-            raise errors.Unavailable() from None
-        except order_errors.NotFound:
-            raise errors.NoSuchOrder() from None
 
     async def refill_status(self, client: Client, refill_id: int) -> str:
         """The panel word of the order's latest refill; NoSuchOrder when it has none."""
@@ -363,18 +352,8 @@ class ResellerSmm:
         """Ask the upstream to cancel; the refund follows from its status (Canceled or Partial,
         through the poller and the order core), never from this answer."""
         await self._own(client, order_id)
-        try:
+        with _in_api_words():
             return self._order(await self.service.cancel(client.user_id, order_id))
-        except NotOffered:
-            raise NotAvailable() from None
-        except UpstreamSaidNo:
-            raise UpstreamRefused() from None
-        except order_errors.WrongState:
-            raise errors.WrongState() from None
-        except order_errors.TryLater:
-            raise errors.Unavailable() from None
-        except order_errors.NotFound:
-            raise errors.NoSuchOrder() from None
 
     async def _own(self, client: Client, order_id: int) -> SmmOrder:
         if not is_id(order_id):
@@ -469,3 +448,23 @@ def _number(raw: str | int | None) -> int | None:
         return parse_int(raw, "number")
     except BadInput:
         return None
+
+
+# The order core's refusals of a refill or a cancel, in the API's words (first match wins).
+_REFUSALS: tuple[tuple[type[Exception], type[errors.ApiError]], ...] = (
+    (NotOffered, NotAvailable),
+    (RefillInProgress, RefillRunning),
+    (UpstreamSaidNo, UpstreamRefused),
+    (order_errors.WrongState, errors.WrongState),
+    (order_errors.TryLater, errors.Unavailable),
+    (order_errors.NotFound, errors.NoSuchOrder),
+)
+
+
+@contextlib.contextmanager
+def _in_api_words() -> Iterator[None]:
+    try:
+        yield
+    except tuple(core_error for core_error, _ in _REFUSALS) as exc:
+        api_error = next(api for core_error, api in _REFUSALS if isinstance(exc, core_error))
+        raise api_error() from None
