@@ -61,6 +61,8 @@ async def test_closing_the_form_and_cancelling_an_order_have_different_words(
     assert "🚫 Cancel order #1" in orders_screen(alice).button_texts
     answer = await alice.press("🚫 Cancel order #1")
     assert answer.text.startswith("🚫 Cancellation requested.")
+    # The panel cancels it at the next poll; its notice comes first, not amid the browsing.
+    await eventually(lambda: any("was cancelled" in m.text for m in alice.messages))
 
     # A service without cancel says so without a word the form's button uses.
     form.offer_followers(refill=False, cancel=False)
