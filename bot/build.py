@@ -13,7 +13,7 @@ from aiogram.enums import ParseMode
 from aiogram_i18n.cores import FluentRuntimeCore
 
 from bot.settings import Settings
-from bot.telegram import RetryAfterMiddleware
+from bot.telegram import KeepResponseTypes, RetryAfterMiddleware
 from db.engine import Database
 from db.models import utcnow
 from handlers.otp_views import TelegramPresenter
@@ -43,6 +43,7 @@ def make_bot(settings: Settings) -> Bot:
     register_secret(token)
     session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
     bot = Bot(token, session=session, default=DefaultBotProperties(parse_mode=ParseMode.HTML))
+    bot.session.middleware(KeepResponseTypes())
     bot.session.middleware(RetryAfterMiddleware())
     return bot
 
