@@ -9,9 +9,10 @@ from collections.abc import AsyncIterator
 from decimal import Decimal
 
 import pytest
+from sqlalchemy import func, select
 
 from bot.jobs import watch_balances
-from db.models import ProviderSetting
+from db.models import OutboxMessage, ProviderSetting
 from tests.conftest import ADMIN_ID, eventually
 from tests.e2e.test_otp_journey import FAST, FUNDS, TG_RU, bought, sa_entry
 from tests.fakes.smsactivate import FakeSmsActivate
@@ -76,6 +77,14 @@ async def _balance_is(bot, user_id: int, amount: int) -> bool:
     return await bot.balance(user_id) == amount
 
 
+async def _outbox_sent(bot) -> bool:
+    async with bot.db.read() as session:
+        unsent = select(func.count()).where(
+            OutboxMessage.sent_at.is_(None), OutboxMessage.failed.is_(None)
+        )
+        return await session.scalar(unsent) == 0
+
+
 async def row(bot, name: str = "hero") -> ProviderSetting | None:
     async with bot.db.read() as session:
         return await session.get(ProviderSetting, name)
@@ -137,6 +146,8 @@ async def test_n_failures_of_the_last_m_calls_switch_it_off_and_a_good_check_bri
     assert "(2/3, last: OutcomeUnknown: HTTP 500 on getNumberV2)" in text
     assert (await row(bot)).auto_off_reason == "failures"
     await eventually(lambda: _balance_is(bot, ALICE, FUNDS))  # reconciled: both refunded
+    # Their refund notices reach the chat before the browsing below, not amid it.
+    await eventually(lambda: _outbox_sent(bot))
     await eventually(lambda: not bot.app.console.is_enabled("hero"))
     assert await telegram_in_russia(alice) == []  # not sold
     assert "(failing, since" in (await admin.send("/providers")).text
