@@ -139,6 +139,7 @@ class BroadcastService:
         self.yield_to = yield_to  # True while customers' messages are due: wait
         self._busy = False
         self._busy_checked_at = -math.inf
+        self._busy_lock = asyncio.Lock()
 
     # --- commands ------------------------------------------------------------------------
 
@@ -393,9 +394,10 @@ class BroadcastService:
             return
         loop = asyncio.get_running_loop()
         while not run.halt.is_set():
-            if loop.time() >= self._busy_checked_at + YIELD_CHECK_S:
-                self._busy_checked_at = loop.time()
-                self._busy = await self.yield_to()
+            async with self._busy_lock:  # the other senders wait for this check's answer
+                if loop.time() >= self._busy_checked_at + YIELD_CHECK_S:
+                    self._busy = await self.yield_to()
+                    self._busy_checked_at = loop.time()
             if not self._busy:
                 return
             with contextlib.suppress(TimeoutError):
