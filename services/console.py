@@ -243,15 +243,16 @@ class AdminConsole:
             "rate": None if rate is None else str(rate),
             "updated_at": utcnow(),
         }
-        async with self.db.write() as session:
-            await upsert(
-                session, ProviderSetting, values, keys=["name"], update=["rate", "updated_at"]
-            )
-        if rate is None:
-            self.rate_overrides.pop(name, None)
-        else:
-            self.rate_overrides[name] = rate
-        await self.reprice()
+        async with self._lock:  # a sync that read the old rate cannot apply it after this
+            async with self.db.write() as session:
+                await upsert(
+                    session, ProviderSetting, values, keys=["name"], update=["rate", "updated_at"]
+                )
+            if rate is None:
+                self.rate_overrides.pop(name, None)
+            else:
+                self.rate_overrides[name] = rate
+            await self._reprice()
 
     # --- catalog rules -------------------------------------------------------------------
 
